@@ -1,0 +1,24 @@
+//! portal-migrate copies an ArcGIS portal's users, groups, folders, items, sharing and item
+//! relationships into another portal, durably: every unit of work is a row in a SQLite queue,
+//! so a run can be killed at any instant and resumed without duplicating anything.
+//!
+//! Modules, each with one job:
+//! - [`settings`]: raw TOML + environment validated once into typed [`settings::Settings`].
+//! - [`portal`]: the only code that speaks HTTP to a portal (tokens, paging, errors, files).
+//! - [`store`]: the only code that speaks SQL (queue, dependencies, id map, runs, events).
+//! - [`plan`]: discovery of the source, itself made of resumable tasks.
+//! - [`work`]: the worker pool: claiming, rate limits, retries with backoff, shutdown.
+//! - [`clone`]: one module per task kind: look up what exists, create or adopt, record.
+//! - [`sim`]: a portal simulator speaking the sharing REST API on loopback, with faults.
+//! - [`fixture`]: the JSON format the simulator loads and dumps.
+//! - [`class`]: the transient / permanent / fatal classification of every failure.
+
+pub mod class;
+pub mod clone;
+pub mod fixture;
+pub mod plan;
+pub mod portal;
+pub mod settings;
+pub mod sim;
+pub mod store;
+pub mod work;

@@ -18,6 +18,7 @@ pub mod clone;
 pub mod fixture;
 pub mod plan;
 pub mod portal;
+pub mod secret;
 pub mod settings;
 pub mod sim;
 pub mod store;

@@ -1,1 +1,239 @@
-//! (in progress)
+//! The worker pool. One loop claims ready tasks from the queue and runs up to
+//! `workers.count` of them at once; each outcome (done, retry later, failed) is written back in
+//! one transaction. Request pacing lives in the portal client (one limiter per portal, shared
+//! by all workers), so adding workers never exceeds a portal's rate limit.
+
+mod retry;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::class::{Classify, ErrorClass};
+use crate::clone::{self, TaskError};
+use crate::engine::{Context, RunError};
+use crate::store::{ClaimedTask, TaskId};
+
+pub use retry::backoff;
+
+/// What one `drain` did, for the exit code and the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub completed: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub blocked: u64,
+    /// Stopped by a shutdown signal before the queue drained.
+    pub interrupted: bool,
+    pub elapsed_ms: u128,
+}
+
+enum Outcome {
+    Completed,
+    Retrying,
+    Failed { blocked: u64 },
+    /// Nothing else can proceed (wrong credentials, full disk); the task was put back.
+    Fatal(String),
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs ready tasks until none is left (pending or running), `shutdown` resolves, or a fatal
+/// error stops the run. On shutdown, in-flight tasks get `workers.shutdown_grace` to finish;
+/// whatever is still running then is released back to `pending` without spending an attempt.
+pub async fn drain(
+    ctx: &Context,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let workers = ctx.settings.workers.count.max(1);
+    let lease_ms = ctx.settings.workers.lease.as_millis() as i64;
+    let mut summary = Summary::default();
+    let mut inflight: JoinSet<(TaskId, Outcome)> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, TaskId> = HashMap::new();
+    let mut fatal: Option<String> = None;
+    let mut stopping = false;
+    let shutdown = tokio::spawn(shutdown);
+    tokio::pin!(shutdown);
+
+    loop {
+        if !stopping && fatal.is_none() && inflight.len() < workers {
+            let free = workers - inflight.len();
+            let claimed = ctx
+                .store
+                .call(move |s| s.claim(now_ms(), free, lease_ms))
+                .await?;
+            for task in claimed {
+                tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed");
+                let ctx = ctx.clone();
+                let id = task.id;
+                let handle = inflight.spawn(async move { (id, run_one(&ctx, task).await) });
+                running.insert(handle.id(), id);
+            }
+        }
+
+        if inflight.is_empty() {
+            if stopping || fatal.is_some() {
+                break;
+            }
+            let (outstanding, next) = ctx
+                .store
+                .call(|s| Ok((s.outstanding()?, s.next_run_at()?)))
+                .await?;
+            if outstanding == 0 {
+                break;
+            }
+            // Everything left waits for a retry time (or for a dependency that can never
+            // finish, which `outstanding` would not count). Sleep until the earliest, a little
+            // at a time, so a shutdown is noticed.
+            let wait = next
+                .map(|at| Duration::from_millis((at - now_ms()).clamp(10, 1_000) as u64))
+                .unwrap_or(Duration::from_millis(500));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut shutdown, if !stopping => { stopping = true; summary.interrupted = true; }
+            }
+            continue;
+        }
+
+        tokio::select! {
+            joined = inflight.join_next_with_id() => {
+                let Some(joined) = joined else { continue };
+                match joined {
+                    Ok((handle, (_, outcome))) => {
+                        running.remove(&handle);
+                        match outcome {
+                            Outcome::Completed => summary.completed += 1,
+                            Outcome::Retrying => summary.retried += 1,
+                            Outcome::Failed { blocked } => { summary.failed += 1; summary.blocked += blocked; }
+                            Outcome::Fatal(message) => { fatal.get_or_insert(message); }
+                        }
+                    }
+                    Err(join_error) => {
+                        // A panicking task is a bug; its row stays `running` and is picked up
+                        // again on the next start. Keep the other workers going.
+                        if let Some(task) = running.remove(&join_error.id()) {
+                            tracing::error!(task, error = %join_error, "task panicked; it will be retried on the next start");
+                        }
+                    }
+                }
+            }
+            _ = &mut shutdown, if !stopping => {
+                stopping = true;
+                summary.interrupted = true;
+                tracing::info!(in_flight = inflight.len(), grace_secs = ctx.settings.workers.shutdown_grace.as_secs(), "shutting down: no new tasks; waiting for those in flight");
+                let grace = ctx.settings.workers.shutdown_grace;
+                let deadline = tokio::time::sleep(grace);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        joined = inflight.join_next_with_id() => {
+                            match joined {
+                                None => break,
+                                Some(Ok((handle, (_, outcome)))) => {
+                                    running.remove(&handle);
+                                    if let Outcome::Completed = outcome { summary.completed += 1 }
+                                }
+                                Some(Err(e)) => { running.remove(&e.id()); }
+                            }
+                        }
+                        _ = &mut deadline => {
+                            inflight.abort_all();
+                            while inflight.join_next().await.is_some() {}
+                            let unfinished: Vec<TaskId> = running.drain().map(|(_, task)| task).collect();
+                            tracing::warn!(released = unfinished.len(), "grace period over; releasing unfinished tasks");
+                            ctx.store.call(move |s| s.release(&unfinished)).await?;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    summary.elapsed_ms = started.elapsed().as_millis();
+    match fatal {
+        Some(message) => Err(RunError::Fatal(message)),
+        None => Ok(summary),
+    }
+}
+
+/// Runs one task and records its outcome. Never returns an error: every failure is written to
+/// the task's row, so the loop only counts.
+async fn run_one(ctx: &Context, task: ClaimedTask) -> Outcome {
+    let result = clone::execute(ctx, &task).await;
+    match record(ctx, &task, result).await {
+        Ok(outcome) => outcome,
+        Err(store_error) => Outcome::Fatal(format!(
+            "could not record the outcome of task {} ({}): {store_error}",
+            task.id, task.title
+        )),
+    }
+}
+
+async fn record(
+    ctx: &Context,
+    task: &ClaimedTask,
+    result: Result<crate::store::Completion, TaskError>,
+) -> Result<Outcome, crate::store::StoreError> {
+    let id = task.id;
+    match result {
+        Ok(completion) => {
+            tracing::info!(task = id, kind = %task.kind, key = %task.source_key, outcome = %completion.outcome, "done: {}", task.title);
+            ctx.store
+                .call(move |s| s.complete(id, &completion))
+                .await?;
+            Ok(Outcome::Completed)
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let class = error.class();
+            if let Some(pause) = error.retry_after() {
+                tracing::info!(task = id, kind = %task.kind, key = %task.source_key, wait_ms = pause.as_millis() as u64, "portal asked us to wait: {message}");
+                let at = now_ms() + pause.as_millis() as i64;
+                ctx.store
+                    .call(move |s| s.snooze(id, at, &message))
+                    .await?;
+                return Ok(Outcome::Retrying);
+            }
+            // Permanent errors get one more try: portals occasionally answer a 4xx for an
+            // object written a moment ago. Transient ones get the whole budget.
+            let budget = match class {
+                ErrorClass::Transient => task.max_attempts,
+                ErrorClass::Permanent => task.max_attempts.min(2),
+                ErrorClass::Fatal => {
+                    let at = now_ms();
+                    let reason = message.clone();
+                    ctx.store
+                        .call(move |s| s.snooze(id, at, &reason))
+                        .await?;
+                    return Ok(Outcome::Fatal(message));
+                }
+            };
+            if task.attempt < budget {
+                let delay = backoff(&ctx.settings.retry, task.attempt);
+                tracing::warn!(task = id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, class = class.as_str(), retry_in_ms = delay.as_millis() as u64, "failed, will retry: {message}");
+                let at = now_ms() + delay.as_millis() as i64;
+                ctx.store
+                    .call(move |s| s.retry_later(id, at, &message, class.as_str()))
+                    .await?;
+                Ok(Outcome::Retrying)
+            } else {
+                tracing::error!(task = id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, class = class.as_str(), "failed: {message}");
+                let blocked = ctx
+                    .store
+                    .call(move |s| s.fail(id, &message, class.as_str()))
+                    .await?;
+                Ok(Outcome::Failed { blocked })
+            }
+        }
+    }
+}

@@ -1034,3 +1034,70 @@ fn twenty_thousand_tasks_are_each_claimed_exactly_once() {
         ("done", 20_000)
     );
 }
+
+/// Run only as a child of `a_killed_process_leaves_no_stale_lock_and_its_tasks_are_recovered`:
+/// opens the store named by `PORTAL_MIGRATE_STORE_CHILD`, claims a task, and waits to be killed.
+#[test]
+#[ignore = "helper process for the kill test"]
+fn crash_child_holds_the_store() {
+    // Without the variable this is someone running all ignored tests: nothing to hold.
+    let Some(path) = std::env::var_os("PORTAL_MIGRATE_STORE_CHILD") else {
+        return;
+    };
+    let store = open(Path::new(&path));
+    store.enqueue(&[new_task("user", "alice", &[])]).unwrap();
+    assert_eq!(store.claim(now(), 1, LEASE_MS).unwrap().len(), 1);
+    println!("store-child-ready");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_killed_process_leaves_no_stale_lock_and_its_tasks_are_recovered() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    /// Kills the child if an assertion fails before the test kills it on purpose.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let dir = TempDir::new().unwrap();
+    let path = state_path(&dir);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child_holds_the_store",
+            "--nocapture",
+        ])
+        .env("PORTAL_MIGRATE_STORE_CHILD", &path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.trim() == "store-child-ready");
+    assert!(ready, "the child process never got the store");
+
+    assert!(matches!(
+        Store::open(&path, &OpenOptions::default()).unwrap_err(),
+        StoreError::Locked { .. }
+    ));
+    // SIGKILL: no destructor runs, the lock file stays on disk.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(path.with_extension("db.lock").exists());
+
+    let store = open(&path);
+    assert_eq!(store.recover_abandoned().unwrap(), 1);
+    let alice = store.task_by_key(&key("user", "alice")).unwrap().unwrap();
+    assert_eq!((alice.state, alice.attempt), (TaskState::Pending, 0));
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}

@@ -177,8 +177,8 @@ fn take_lock(path: &Path) -> Result<File, StoreError> {
         .map_err(|e| match e.kind() {
             ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
                 StoreError::NotWritable {
-                    path: lock_path.clone(),
-                    reason: e.to_string(),
+                    path: lock_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                    reason: format!("cannot create the lock file {}: {e}", lock_path.display()),
                 }
             }
             _ => StoreError::Io {

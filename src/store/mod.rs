@@ -396,6 +396,10 @@ pub enum StoreError {
     #[error("state file: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    /// The blocking thread running a store call died (a panic); the call's transaction rolled back.
+    #[error("state file access was interrupted: {0}")]
+    Background(String),
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

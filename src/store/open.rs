@@ -163,9 +163,6 @@ fn check_directory(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-// `File::try_lock` is stable since Rust 1.89; the toolchain here is newer than the crate's
-// declared rust-version.
-#[allow(clippy::incompatible_msrv)]
 fn take_lock(path: &Path) -> Result<File, StoreError> {
     let lock_path = lock_path(path);
     let file = std::fs::OpenOptions::new()

@@ -39,12 +39,8 @@ enum Outcome {
     Fatal(String),
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// The queue's clock: the store stamps `run_at` with it, so claims must use the same one.
+pub use crate::store::now_ms;
 
 /// Runs ready tasks until none is left (pending or running), `shutdown` resolves, or a fatal
 /// error stops the run. On shutdown, in-flight tasks get `workers.shutdown_grace` to finish;

@@ -313,7 +313,7 @@ impl Token {
 
 /// Characters that end an unquoted word.
 fn ends_word(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '(' | ')' | '"' | '&' | '|')
+    c.is_whitespace() || matches!(c, '(' | ')' | '"' | '&' | '|' | '^')
 }
 
 fn lex(q: &str) -> Result<Vec<(usize, Token)>, QueryError> {
@@ -346,6 +346,17 @@ fn lex(q: &str) -> Result<Vec<(usize, Token)>, QueryError> {
             '!' => {
                 tokens.push((start, Token::Not));
                 i += 1;
+            }
+            // A boost (`title:lakes^3`, from SearchQueryBuilder's `boost`) only changes
+            // ranking, which the simulator does not model: skip it.
+            '^' => {
+                i += 1;
+                while chars
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_digit() || *c == '.')
+                {
+                    i += 1;
+                }
             }
             // `-term` negates and `+term` (Lucene's "required") is plain AND; a lone `-` or
             // `+` is an ordinary word.
@@ -418,6 +429,17 @@ fn read_word(chars: &[char], start: usize) -> Result<(Token, usize), QueryError>
             let name = text.to_lowercase();
             text.clear();
             i += 1;
+            // arcgis-rest-js's SearchQueryBuilder writes `owner: x` and `type: "Web Map"`.
+            while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+                i += 1;
+            }
+            let upcoming: String = chars[i..].iter().take_while(|&&c| !ends_word(c)).collect();
+            if matches!(upcoming.as_str(), "AND" | "OR" | "NOT") {
+                return Err(QueryError::MissingValue {
+                    field: name,
+                    position: start,
+                });
+            }
             match chars.get(i).copied() {
                 Some('"') => {
                     let (phrase, after) = read_quoted(chars, i)?;
@@ -447,6 +469,13 @@ fn read_word(chars: &[char], start: usize) -> Result<(Token, usize), QueryError>
         }
         text.push(c);
         i += 1;
+    }
+    if let (Some(name), true) = (&field, text.is_empty()) {
+        // Only a boost (`title:^2`) or a backslash followed by nothing can leave it empty.
+        return Err(QueryError::MissingValue {
+            field: name.clone(),
+            position: start,
+        });
     }
     let token = match (field, text.as_str()) {
         (None, "AND") => Token::And,
@@ -935,6 +964,15 @@ mod tests {
             ("created:[* TO 1500]", &["map"]),
             ("created:[900 TO 10000]", &["map", "app", "service"]),
             ("TYPE:\"Feature Service\"", &["service"]),
+            // arcgis-rest-js SearchQueryBuilder output: a space after the colon, boosts.
+            ("owner: brown.rogers", &["map", "app", "service"]),
+            (
+                r#"owner: brown.rogers AND (type: "Web Map" OR type: "Feature Service") AND created: [1000 TO 3000]"#,
+                &["map", "service"],
+            ),
+            ("title: viewer^3 OR title: ar", &["app", "service"]),
+            (r#"type: "Web Map"^2"#, &["map"]),
+            ("(title: viewer)^2", &["app"]),
         ];
         for (q, expected) in table {
             assert_eq!(&matching(q, &docs), expected, "query {q}");
@@ -970,7 +1008,10 @@ mod tests {
             ("created:[1 2]", "[lower TO upper]"),
             ("[1 TO 2]", "needs a field"),
             ("title:", "has no value"),
-            ("title: x", "has no value"),
+            ("title: ", "has no value"),
+            ("title: )", "has no value"),
+            ("title: AND x", "has no value"),
+            ("title:^2", "has no value"),
             ("a AND", "'AND'"),
             ("a OR", "'OR'"),
             ("OR a", "'OR'"),

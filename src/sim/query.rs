@@ -18,6 +18,8 @@
 //! value   := word | '"' phrase '"'                     -- `*` is a wildcard in both
 //! range   := ("[" | "{") lower "TO" upper ("]" | "}")  -- `*` leaves an end open
 //! ```
+//! Whitespace may follow `field:` (arcgis-rest-js writes `owner: x`), and `^N` boosts are
+//! accepted and ignored (they only affect ranking).
 
 use std::iter::Peekable;
 use std::vec::IntoIter;

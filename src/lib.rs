@@ -16,6 +16,7 @@
 pub mod class;
 pub mod clone;
 pub mod fixture;
+pub mod logging;
 pub mod plan;
 pub mod portal;
 pub mod secret;

@@ -224,18 +224,20 @@ impl Layers {
 
     /// Which layer set `key`, if the key holds a single value (not a section).
     pub(crate) fn origin_of(&self, key: &str) -> Option<Origin> {
-        let value = self.merged.get::<Value>(key).ok()?;
+        let value = lookup(&self.merged.cache, key)?;
         if matches!(value.kind, ValueKind::Table(_)) {
             return None;
         }
         Some(self.origin_from_uri(value.origin()?, key))
     }
 
-    /// The layer of any value under `key`: used for unknown keys, where the offending key may
-    /// be a whole section whose own table carries no origin.
+    /// The layer of some value under `key`: used for unknown keys, where the offending key may
+    /// be a whole section whose own table carries no origin. For the environment, the variable
+    /// named is the one that set that value.
     fn origin_of_anything_under(&self, key: &str) -> Option<Origin> {
-        let value = self.merged.get::<Value>(key).ok()?;
-        first_leaf_origin(&value).map(|uri| self.origin_from_uri(uri, key))
+        let value = lookup(&self.merged.cache, key)?;
+        let (leaf_key, uri) = first_leaf(key.to_owned(), value)?;
+        Some(self.origin_from_uri(uri, &leaf_key))
     }
 
     fn origin_from_uri(&self, uri: &str, key: &str) -> Origin {
@@ -317,10 +319,22 @@ impl Layers {
     }
 }
 
-fn first_leaf_origin(value: &Value) -> Option<&str> {
+/// The merged value at a dotted key. Read from the cache directly because `Config::get`
+/// deserializes a copy, which loses the origin we are after.
+fn lookup<'a>(root: &'a Value, key: &str) -> Option<&'a Value> {
+    key.split('.')
+        .try_fold(root, |value, segment| match &value.kind {
+            ValueKind::Table(table) => table.get(segment),
+            _ => None,
+        })
+}
+
+fn first_leaf(key: String, value: &Value) -> Option<(String, &str)> {
     match &value.kind {
-        ValueKind::Table(table) => table.values().find_map(first_leaf_origin),
-        _ => value.origin(),
+        ValueKind::Table(table) => table
+            .iter()
+            .find_map(|(child, value)| first_leaf(format!("{key}.{child}"), value)),
+        _ => Some((key, value.origin()?)),
     }
 }
 

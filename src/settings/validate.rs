@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use url::{Host, Url};
 
-use super::error::SettingsError;
+use super::error::{Origin, SettingsError};
 use super::raw::{
     env_variable_for, Layers, RawExisting, RawGroups, RawItems, RawPortal, RawSettings, UserLayer,
 };
@@ -50,7 +50,12 @@ pub(crate) fn assemble(
             key,
             message,
         } => SettingsError::Invalid {
-            origin: layers.origin_of(&key),
+            // A default is never wrong on its own, only in combination with what the user set
+            // (e.g. an empty users.password_env with password_policy = "env"); blaming the
+            // defaults would send the operator to a file they did not write.
+            origin: layers
+                .origin_of(&key)
+                .filter(|origin| *origin != Origin::Defaults),
             key,
             message,
         },

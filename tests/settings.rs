@@ -292,6 +292,12 @@ fn environment_variables_override_the_file() {
         "true".into(),
     );
     env.insert("PORTAL_MIGRATE__RATE_LIMIT__SOURCE_RPS".into(), "5".into());
+    // Lists are comma-separated; strings that look like numbers stay strings.
+    env.insert(
+        "PORTAL_MIGRATE__USERS__EXCLUDE".into(),
+        "esri_*, test_*".into(),
+    );
+    env.insert("PORTAL_MIGRATE__TARGET__USERNAME".into(), "007".into());
     // Not our prefix (single underscore): must be ignored, not reported as an unknown key.
     env.insert("PORTAL_MIGRATE_UNRELATED".into(), "x".into());
 
@@ -306,6 +312,83 @@ fn environment_variables_override_the_file() {
     assert!(settings.sync.propagate_deletes);
     assert_eq!(settings.source.rate_limit_rps.map(|rps| rps.get()), Some(5));
     assert_eq!(settings.target.rate_limit_rps, None);
+    assert_eq!(display_all(&settings.users.exclude), ["esri_*", "test_*"]);
+    assert_eq!(settings.target.username, "007");
+}
+
+#[test]
+fn every_section_is_converted_to_typed_values() {
+    let text = minimal_plus(
+        r#"
+[state]
+synchronous = "normal"
+
+[users]
+include = ["Alice*", "bob"]
+exclude = []
+password_policy = "invite"
+rename = { "old_name" = "new_name" }
+license_map = { "creatorUT" = "creator" }
+
+[groups]
+access_translation = "notebook"
+
+[items]
+include_types = ["Web Map"]
+exclude_tags = ["draft*"]
+modified_after = 2024-01-31
+multipart_threshold_mb = 1
+part_size_mb = 2
+
+[existing]
+users = "skip"
+folders = "FAIL"
+
+[sync]
+interval_secs = 600
+propagate_deletes = true
+
+[service]
+enabled = false
+listen = "not checked when disabled"
+
+[log]
+format = "json"
+level = "portal_migrate=debug,info"
+"#,
+    );
+    let settings = ConfigDir::new().load(&text, &passwords()).unwrap();
+    assert_eq!(settings.state.synchronous.as_pragma(), "NORMAL");
+    assert!(settings.users.include[0].matches("alice.smith"));
+    assert!(!settings.users.include[1].matches("bobby"));
+    assert!(
+        settings.users.exclude.is_empty(),
+        "a list replaces the default"
+    );
+    assert_eq!(settings.users.password_policy, PasswordPolicy::Invite);
+    assert_eq!(settings.users.rename["old_name"], "new_name");
+    assert_eq!(settings.users.license_map["creatorUT"], "creator");
+    assert_eq!(
+        settings.groups.access_translation,
+        AccessTranslation::Notebook
+    );
+    assert_eq!(settings.items.include_types, ["Web Map"]);
+    assert!(settings.items.exclude_tags[0].matches("Draft-2"));
+    assert_eq!(
+        settings.items.modified_after,
+        Some(1_706_659_200_000),
+        "a TOML date is midnight UTC, in epoch milliseconds"
+    );
+    assert_eq!(settings.items.multipart_threshold, 1024 * 1024);
+    assert_eq!(settings.items.part_size, 2 * 1024 * 1024);
+    assert_eq!(settings.existing.users, ExistingPolicy::Skip);
+    assert_eq!(settings.existing.folders, ExistingPolicy::Fail);
+    assert_eq!(settings.existing.groups, ExistingPolicy::Adopt);
+    assert_eq!(settings.sync.interval, Some(Duration::from_secs(600)));
+    assert!(settings.sync.propagate_deletes);
+    assert_eq!(settings.service.listen, None);
+    assert_eq!(settings.log.format, LogFormat::Json);
+    assert_eq!(settings.log.level, "portal_migrate=debug,info");
 }
 
 #[test]

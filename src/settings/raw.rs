@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use config::{Config, ConfigError, Environment, Format, Map, Source, Value, ValueKind};
+use config::{Config, ConfigError, Format, Map, Source, Value, ValueKind};
 use serde::Deserialize;
 
 use super::error::{Origin, SettingsError};
@@ -22,8 +22,7 @@ const ENV_SEPARATOR: &str = "__";
 // Labels given to each layer's values so an error can say where a bad value came from.
 const DEFAULTS_URI: &str = "<built-in defaults>";
 const TEXT_URI: &str = "<configuration text>";
-// The label the `config` crate itself gives to environment values.
-const ENVIRONMENT_URI: &str = "the environment";
+const ENVIRONMENT_URI: &str = "<environment>";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +186,7 @@ impl Layers {
         env: &HashMap<String, String>,
     ) -> Result<Layers, SettingsError> {
         let defaults = ParsedToml::parse(DEFAULTS_URI, DEFAULT_TOML, Origin::Defaults)?;
+        let environment = EnvironmentOverrides::collect(env, &defaults);
         let mut builder = Config::builder().add_source(defaults);
         let mut file_path = None;
         match user {
@@ -201,16 +201,7 @@ impl Layers {
             }
             UserLayer::None => {}
         }
-        let environment: Map<String, String> = env
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        builder = builder.add_source(
-            Environment::with_prefix(ENV_PREFIX)
-                .prefix_separator(ENV_SEPARATOR)
-                .separator(ENV_SEPARATOR)
-                .source(Some(environment)),
-        );
+        builder = builder.add_source(environment);
         let merged = builder
             .build()
             .map_err(|error| SettingsError::Other(error.to_string()))?;
@@ -427,6 +418,61 @@ impl ParsedToml {
 }
 
 impl Source for ParsedToml {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Map<String, Value>, ConfigError> {
+        Ok(self.values.clone())
+    }
+}
+
+/// The `PORTAL_MIGRATE__SECTION__KEY` variables as a layer. Written here rather than with
+/// `config::Environment` because that one can only split lists when it also guesses types,
+/// which turns a username such as `007` into the number 7. Here every value stays a string
+/// (the deserializer converts numbers and booleans on demand) and a key whose default is a
+/// list takes a comma-separated value: `PORTAL_MIGRATE__USERS__EXCLUDE=esri_*,test_*`.
+#[derive(Debug, Clone)]
+struct EnvironmentOverrides {
+    values: Map<String, Value>,
+}
+
+impl EnvironmentOverrides {
+    fn collect(env: &HashMap<String, String>, defaults: &ParsedToml) -> EnvironmentOverrides {
+        let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}").to_lowercase();
+        let defaults = Value::new(None, ValueKind::Table(defaults.values.clone()));
+        let uri = ENVIRONMENT_URI.to_owned();
+        let values = env
+            .iter()
+            .filter_map(|(name, value)| {
+                let key = name
+                    .to_lowercase()
+                    .strip_prefix(&prefix)?
+                    .replace(ENV_SEPARATOR, ".");
+                if key.is_empty() {
+                    return None;
+                }
+                let is_list = lookup(&defaults, &key)
+                    .is_some_and(|default| matches!(default.kind, ValueKind::Array(_)));
+                let value = if is_list {
+                    let entries = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|entry| !entry.is_empty())
+                        .map(|entry| Value::new(Some(&uri), entry.to_owned()))
+                        .collect::<Vec<_>>();
+                    Value::new(Some(&uri), entries)
+                } else {
+                    Value::new(Some(&uri), value.clone())
+                };
+                Some((key, value))
+            })
+            .collect();
+        EnvironmentOverrides { values }
+    }
+}
+
+impl Source for EnvironmentOverrides {
     fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
         Box::new(self.clone())
     }

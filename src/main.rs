@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use portal_migrate::{commands, demo, engine, logging, settings::Settings, sim};
+use portal_migrate::settings::{LogFormat, Settings};
+use portal_migrate::{commands, demo, engine, logging, sim};
 
 #[derive(Parser)]
 #[command(name = "portal-migrate", version, about = "Copy an ArcGIS portal's users, groups, folders, items, sharing and relationships into another portal, durably and without duplicates.")]
@@ -86,8 +87,9 @@ fn main() -> ExitCode {
 fn load(config: &PathBuf, log_format: Option<&str>) -> anyhow::Result<Settings> {
     let settings = Settings::load(config)?;
     let format = match log_format {
-        Some("json") => logging::LogFormat::Json,
-        Some("human") | None => settings.log.format,
+        Some("json") => LogFormat::Json,
+        Some("human") => LogFormat::Human,
+        None => settings.log.format.clone(),
         Some(other) => anyhow::bail!("--log-format: '{other}' is not a log format (human or json)"),
     };
     logging::init(format, &settings.log.level)?;
@@ -137,12 +139,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => {
-            logging::init(logging::LogFormat::Human, "warn")?;
+            logging::init(LogFormat::Human, "warn")?;
             sim::cli::run(args, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, latency_ms, workers } => {
-            logging::init(logging::LogFormat::Human, "warn")?;
+            logging::init(LogFormat::Human, "warn")?;
             let mut stdout = std::io::stdout();
             let report = demo::run(demo::DemoOptions { dir, latency_ms, workers }, &mut stdout)
                 .await

@@ -202,15 +202,19 @@ async fn record(request: Request) -> Seen {
         ..Seen::default()
     };
     if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, &()).await.unwrap();
-        while let Some(field) = multipart.next_field().await.unwrap() {
+        // A body cut off by the client (a failing upload source) just ends the record.
+        let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
+            return seen;
+        };
+        while let Ok(Some(field)) = multipart.next_field().await {
             let name = field.name().unwrap_or("").to_string();
-            match field.file_name().map(str::to_string) {
-                Some(file_name) => {
-                    let bytes = field.bytes().await.unwrap();
-                    seen.files.push((name, file_name, bytes));
-                }
-                None => seen.form.push((name, field.text().await.unwrap())),
+            let file_name = field.file_name().map(str::to_string);
+            match (file_name, field.bytes().await) {
+                (Some(file_name), Ok(bytes)) => seen.files.push((name, file_name, bytes)),
+                (None, Ok(bytes)) => seen
+                    .form
+                    .push((name, String::from_utf8_lossy(&bytes).into_owned())),
+                (_, Err(_)) => break,
             }
         }
     } else {
@@ -885,4 +889,147 @@ async fn tls_certificates_are_verified_unless_told_otherwise() {
     let mut with_ca = spec_for(&url, PASSWORD);
     with_ca.ca_file = Some(ca_file);
     Portal::connect(with_ca).await.unwrap();
+}
+
+#[tokio::test]
+async fn each_part_is_retried_on_its_own_and_a_failed_upload_is_cleaned_up() {
+    const MIB: usize = 1024 * 1024;
+    let attempts = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = attempts.clone();
+    let mock = Mock::start(move |seen| {
+        let path = seen.path.as_str();
+        if path.ends_with("/addItem") {
+            let id = seen.form("title").unwrap_or("x").to_string();
+            return reply(json!({"success":true,"id": id}));
+        }
+        if let Some(rest) = path.strip_prefix("content/users/alice/items/") {
+            let (id, action) = rest.split_once('/').unwrap();
+            let part = seen.form("partNum").unwrap_or("").to_string();
+            let mut log = log.lock().unwrap();
+            log.push(format!("{id}:{action}:{part}"));
+            let earlier = log
+                .iter()
+                .filter(|l| **l == format!("{id}:{action}:{part}"))
+                .count();
+            return match (id, action, part.as_str()) {
+                // Part 2 of "flaky" fails once with a 503, then works.
+                ("flaky", "addPart", "2") if earlier == 1 => {
+                    Some((StatusCode::SERVICE_UNAVAILABLE, "busy").into_response())
+                }
+                // Part 2 of "broken" is refused for good.
+                ("broken", "addPart", "2") => {
+                    reply(json!({"error":{"code":400,"message":"Invalid part.","details":[]}}))
+                }
+                (_, "status", _) => reply(json!({"status":"completed"})),
+                _ => reply(json!({"success":true,"id": id})),
+            };
+        }
+        None
+    })
+    .await;
+    let portal = mock.connect().await.with_upload_tuning(UploadTuning {
+        multipart_threshold: MIB as u64,
+        part_size: MIB,
+        part_backoff: Duration::from_millis(10),
+        status_poll: Duration::from_millis(10),
+        ..UploadTuning::default()
+    });
+    let upload = || Upload::Bytes {
+        file_name: "three.bin".into(),
+        bytes: Bytes::from(pattern(3 * MIB)),
+    };
+
+    let id = portal
+        .add_item(
+            "alice",
+            None,
+            &[("title", "flaky".into())],
+            Some(upload()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(id, "flaky");
+    let flaky: Vec<String> = attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("flaky:"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        flaky,
+        [
+            "flaky:addPart:1",
+            "flaky:addPart:2",
+            "flaky:addPart:2",
+            "flaky:addPart:3",
+            "flaky:commit:",
+            "flaky:status:"
+        ]
+    );
+
+    let error = portal
+        .add_item(
+            "alice",
+            None,
+            &[("title", "broken".into())],
+            Some(upload()),
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    let broken: Vec<String> = attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("broken:"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        broken,
+        ["broken:addPart:1", "broken:addPart:2", "broken:delete:"],
+        "no retry of a permanent failure; the partial item is deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_upload_source_reports_its_own_error() {
+    let mock = Mock::start(|seen| match seen.path.as_str() {
+        "content/users/alice/addItem" => reply(json!({"success":true,"id":"never"})),
+        _ => None,
+    })
+    .await;
+    let portal = mock.connect().await;
+    let source = futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"first half ")),
+        Err(PortalError::Timeout {
+            portal: "target portal https://elsewhere/portal".into(),
+            endpoint: "content/items/src/data".into(),
+        }),
+    ]);
+    let upload = Upload::Stream {
+        file_name: "f.csv".into(),
+        length: 100,
+        download: Download::from_stream(None, Some(100), source),
+    };
+    let error = portal
+        .add_item(
+            "alice",
+            None,
+            &[("title", "t".into())],
+            Some(upload),
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PortalError::Timeout { endpoint, .. } if endpoint == "content/items/src/data"),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), ErrorClass::Transient);
 }

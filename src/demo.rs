@@ -114,19 +114,26 @@ count = {workers}
     let _ = writeln!(out, "state file:    {}\n", state_path.display());
     let started = Instant::now();
     let migration = tokio::spawn(engine::run(settings, std::future::pending()));
+    // On a terminal one line redraws itself; in a log or pipe, a line per second.
+    let live = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut last_line = Instant::now();
     while !migration.is_finished() {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !live && last_line.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
         if let Ok(status) = commands::status(&state_path) {
             let done = status.total("done") + status.total("skipped");
             let all: u64 = status.progress.iter().map(|r| r.count).sum();
-            let _ = write!(
-                out,
-                "\r{:>5.1}s  {done}/{all} tasks done, {} running, {} failed   ",
+            let line = format!(
+                "{:>5.1}s  {done}/{all} tasks done, {} running, {} failed",
                 started.elapsed().as_secs_f64(),
                 status.total("running"),
                 status.total("failed")
             );
+            let _ = if live { write!(out, "\r{line}   ") } else { writeln!(out, "{line}") };
             let _ = out.flush();
+            last_line = Instant::now();
         }
     }
     let summary = migration

@@ -10,6 +10,7 @@ mod references;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -34,6 +35,8 @@ pub const RELATIONSHIP_TYPES: &[&str] = &[
 ];
 
 const ROOT_KEY: &str = "org";
+/// Per-type relationship queries in flight at once for one item (each is one request).
+const RELATIONSHIP_QUERIES_AT_ONCE: usize = 8;
 const LINK_KEY: &str = "all";
 
 pub(crate) fn key(kind: TaskKind, source_key: impl Into<String>) -> TaskKey {
@@ -289,12 +292,28 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
     if any.is_empty() {
         return Ok(Vec::new());
     }
+    // Something is related: ask type by type, a few at a time, to learn which types.
+    // The futures are built into a Vec of owned futures first: a lazily mapped iterator
+    // borrowing `ctx` would make the task's future not `Send` for the worker pool.
+    let queries: Vec<_> = RELATIONSHIP_TYPES
+        .iter()
+        .map(|relationship_type| {
+            let (source, id) = (ctx.source.clone(), id.to_string());
+            async move {
+                let related = source
+                    .related_items(&id, &[relationship_type], Direction::Forward)
+                    .await?;
+                Ok::<_, TaskError>((relationship_type.to_string(), related))
+            }
+        })
+        .collect();
+    let per_type: Vec<Result<(String, Vec<Value>), TaskError>> = futures::stream::iter(queries)
+        .buffer_unordered(RELATIONSHIP_QUERIES_AT_ONCE)
+        .collect()
+        .await;
     let mut facts = Vec::new();
-    for relationship_type in RELATIONSHIP_TYPES {
-        let related = ctx
-            .source
-            .related_items(id, &[relationship_type], Direction::Forward)
-            .await?;
+    for result in per_type {
+        let (relationship_type, related) = result?;
         for destination in related.iter().filter_map(|item| text(item, "id")) {
             facts.push(Fact {
                 kind: "relationship".into(),
@@ -304,6 +323,7 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
             });
         }
     }
+    facts.sort_by(|a, b| (&a.object, a.detail.to_string()).cmp(&(&b.object, b.detail.to_string())));
     Ok(facts)
 }
 

@@ -261,6 +261,23 @@ async fn the_notebook_user_query_finds_exactly_the_eleven_ordinary_users() {
     assert_eq!(names, expected);
     assert_eq!(found["total"], 11);
     assert_eq!(found["nextStart"], -1);
+    // arcgis-rest-js searches users at portals/self/users/search.
+    let same = get(
+        &client,
+        &sim,
+        "portals/self/users/search",
+        &[("q", &q), ("num", "100"), ("token", &token)],
+    )
+    .await;
+    assert_eq!(same["total"], 11);
+    let in_group = get(
+        &client,
+        &sim,
+        &format!("content/groups/{CENTRAL_SERVICES}/search"),
+        &[("q", "type:\"Web Map\""), ("num", "100"), ("token", &token)],
+    )
+    .await;
+    assert_eq!(in_group["total"], 4);
 }
 
 #[tokio::test]

@@ -47,8 +47,12 @@ pub fn status(state_path: &Path) -> Result<Status, StoreError> {
     let pair = store.pair()?;
     Ok(Status {
         state_file: state_path.display().to_string(),
-        source: pair.as_ref().map(|(s, _)| format!("{} ({})", s.url, s.name)),
-        target: pair.as_ref().map(|(_, t)| format!("{} ({})", t.url, t.name)),
+        source: pair
+            .as_ref()
+            .map(|(s, _)| format!("{} ({})", s.url, s.name)),
+        target: pair
+            .as_ref()
+            .map(|(_, t)| format!("{} ({})", t.url, t.name)),
         progress: store.progress()?,
         failures: store.failures()?,
     })
@@ -140,10 +144,19 @@ impl fmt::Display for Plan {
         writeln!(f, "{:<14}{:>10}{:>10}", "kind", "create", "adopt")?;
         for kind in TaskKind::ALL.iter().filter(|k| k.is_object()) {
             if let Some(counts) = self.kinds.get(kind.as_str()) {
-                writeln!(f, "{:<14}{:>10}{:>10}", kind.as_str(), counts.create, counts.adopt)?;
+                writeln!(
+                    f,
+                    "{:<14}{:>10}{:>10}",
+                    kind.as_str(),
+                    counts.create,
+                    counts.adopt
+                )?;
             }
         }
-        writeln!(f, "\n(dry run: nothing was written to the target or to the state file)")
+        writeln!(
+            f,
+            "\n(dry run: nothing was written to the target or to the state file)"
+        )
     }
 }
 
@@ -151,7 +164,9 @@ impl fmt::Display for Plan {
 /// folder up in the target. Writes nothing to the target nor to the real state file.
 pub async fn plan(settings: Settings) -> Result<Plan, RunError> {
     let scratch = tempfile::tempdir().map_err(|e| {
-        RunError::Fatal(format!("cannot create a scratch directory for the dry run: {e}"))
+        RunError::Fatal(format!(
+            "cannot create a scratch directory for the dry run: {e}"
+        ))
     })?;
     let mut settings = settings;
     settings.state.path = scratch.path().join("plan.db");
@@ -159,7 +174,9 @@ pub async fn plan(settings: Settings) -> Result<Plan, RunError> {
     crate::plan::enqueue_discovery(&ctx).await?;
     loop {
         let claimed = ctx.store.call(|s| s.claim(now_ms(), 1, 60_000)).await?;
-        let Some(task) = claimed.into_iter().next() else { break };
+        let Some(task) = claimed.into_iter().next() else {
+            break;
+        };
         let is_discovery = TaskKind::parse(&task.kind).is_some_and(|k| !k.is_object());
         if !is_discovery {
             let id = task.id;
@@ -178,7 +195,10 @@ pub async fn plan(settings: Settings) -> Result<Plan, RunError> {
 async fn classify(ctx: &Context) -> Result<Plan, RunError> {
     let mut plan = Plan::default();
     for kind in TaskKind::ALL.into_iter().filter(|k| k.is_object()) {
-        let rows = ctx.store.call(move |s| s.tasks_of_kind(kind.as_str())).await?;
+        let rows = ctx
+            .store
+            .call(move |s| s.tasks_of_kind(kind.as_str()))
+            .await?;
         let counts = plan.kinds.entry(kind.as_str().to_string()).or_default();
         for row in rows {
             let exists = match kind {
@@ -193,11 +213,9 @@ async fn classify(ctx: &Context) -> Result<Plan, RunError> {
                         .and_then(|g| clone::text(g, "title"))
                         .unwrap_or_default();
                     let query = format!("title:\"{}\"", title.replace('"', " "));
-                    ctx.target
-                        .search_groups(&query)
-                        .await?
-                        .iter()
-                        .any(|g| clone::text(g, "title").is_some_and(|t| t.eq_ignore_ascii_case(&title)))
+                    ctx.target.search_groups(&query).await?.iter().any(|g| {
+                        clone::text(g, "title").is_some_and(|t| t.eq_ignore_ascii_case(&title))
+                    })
                 }
                 _ => false,
             };

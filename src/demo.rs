@@ -60,23 +60,43 @@ pub const EXPECTED: Totals = Totals {
     relationships: 10,
 };
 
-pub async fn run(options: DemoOptions, out: &mut (dyn Write + Send)) -> Result<DemoReport, RunError> {
+pub async fn run(
+    options: DemoOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<DemoReport, RunError> {
     let fatal = |what: &str, e: &dyn std::fmt::Display| RunError::Fatal(format!("{what}: {e}"));
     let faults = Faults {
         latency_ms: options.latency_ms,
         ..Faults::default()
     };
-    let source = SimServer::start(sample_org::source(), SimOptions { faults: faults.clone(), ..SimOptions::default() })
-        .await
-        .map_err(|e| fatal("cannot start the source simulator", &e))?;
-    let target = SimServer::start(sample_org::target(), SimOptions { faults, ..SimOptions::default() })
-        .await
-        .map_err(|e| fatal("cannot start the target simulator", &e))?;
+    let source = SimServer::start(
+        sample_org::source(),
+        SimOptions {
+            faults: faults.clone(),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| fatal("cannot start the source simulator", &e))?;
+    let target = SimServer::start(
+        sample_org::target(),
+        SimOptions {
+            faults,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| fatal("cannot start the target simulator", &e))?;
     std::fs::create_dir_all(&options.dir)
         .map_err(|e| fatal(&format!("cannot create {}", options.dir.display()), &e))?;
     let state_path = options.dir.join("state.db");
     // Each demo starts new simulators on new ports: an old state file belongs to another pair.
-    for leftover in ["state.db", "state.db-wal", "state.db-shm", "state.credentials.csv"] {
+    for leftover in [
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "state.credentials.csv",
+    ] {
         let _ = std::fs::remove_file(options.dir.join(leftover));
     }
     let toml = format!(
@@ -102,15 +122,29 @@ count = {workers}
         workers = options.workers,
     );
     let env: HashMap<String, String> = [
-        ("DEMO_SOURCE_PASSWORD".to_string(), "admin-sample-pw".to_string()),
-        ("DEMO_TARGET_PASSWORD".to_string(), "admin-sample-pw".to_string()),
+        (
+            "DEMO_SOURCE_PASSWORD".to_string(),
+            "admin-sample-pw".to_string(),
+        ),
+        (
+            "DEMO_TARGET_PASSWORD".to_string(),
+            "admin-sample-pw".to_string(),
+        ),
     ]
     .into();
     let settings = Settings::from_toml_str(&toml, &options.dir, &env)
         .map_err(|e| fatal("demo settings", &e))?;
 
-    let _ = writeln!(out, "source portal: {}  (sample org: 11 users, 4 groups, 49 items)", source.url());
-    let _ = writeln!(out, "target portal: {}  (8 users, 6 groups, no items)", target.url());
+    let _ = writeln!(
+        out,
+        "source portal: {}  (sample org: 11 users, 4 groups, 49 items)",
+        source.url()
+    );
+    let _ = writeln!(
+        out,
+        "target portal: {}  (8 users, 6 groups, no items)",
+        target.url()
+    );
     let _ = writeln!(out, "state file:    {}\n", state_path.display());
     let started = Instant::now();
     let migration = tokio::spawn(engine::run(settings, std::future::pending()));
@@ -131,7 +165,11 @@ count = {workers}
                 status.total("running"),
                 status.total("failed")
             );
-            let _ = if live { write!(out, "\r{line}   ") } else { writeln!(out, "{line}") };
+            let _ = if live {
+                write!(out, "\r{line}   ")
+            } else {
+                writeln!(out, "{line}")
+            };
             let _ = out.flush();
             last_line = Instant::now();
         }
@@ -143,13 +181,20 @@ count = {workers}
     let status = commands::status(&state_path)?;
     let _ = writeln!(out, "\n\n{status}");
     let target_totals = Totals::of(&target.snapshot());
-    let _ = writeln!(out, "target portal after the migration (expected in parentheses):");
+    let _ = writeln!(
+        out,
+        "target portal after the migration (expected in parentheses):"
+    );
     let rows = [
         ("users", target_totals.users, EXPECTED.users),
         ("groups", target_totals.groups, EXPECTED.groups),
         ("folders", target_totals.folders, EXPECTED.folders),
         ("items", target_totals.items, EXPECTED.items),
-        ("relationships", target_totals.relationships, EXPECTED.relationships),
+        (
+            "relationships",
+            target_totals.relationships,
+            EXPECTED.relationships,
+        ),
     ];
     for (what, got, want) in rows {
         let mark = if got == want { "ok" } else { "DIFFERENT" };

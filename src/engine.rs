@@ -41,7 +41,9 @@ impl StoreHandle {
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite half-written (transactions
             // roll back), so a poisoned lock is still safe to use.
-            let store = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let store = inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&store)
         })
         .await
@@ -50,7 +52,10 @@ impl StoreHandle {
 
     /// Direct access for synchronous callers (CLI commands outside the runtime's workers).
     pub fn with<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
-        let store = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let store = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&store)
     }
 }
@@ -161,8 +166,6 @@ pub async fn run(
         Err(_) => "stopped by a fatal error",
     };
     let run_id = ctx.run_id;
-    ctx.store
-        .call(move |s| s.end_run(run_id, outcome))
-        .await?;
+    ctx.store.call(move |s| s.end_run(run_id, outcome)).await?;
     summary
 }

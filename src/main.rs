@@ -10,7 +10,11 @@ use portal_migrate::settings::{LogFormat, Settings};
 use portal_migrate::{commands, demo, engine, logging, sim};
 
 #[derive(Parser)]
-#[command(name = "portal-migrate", version, about = "Copy an ArcGIS portal's users, groups, folders, items, sharing and relationships into another portal, durably and without duplicates.")]
+#[command(
+    name = "portal-migrate",
+    version,
+    about = "Copy an ArcGIS portal's users, groups, folders, items, sharing and relationships into another portal, durably and without duplicates."
+)]
 struct Cli {
     /// Log format on stderr: human or json. Levels come from RUST_LOG or log.level.
     #[arg(long, global = true)]
@@ -118,19 +122,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.retried,
                 summary.failed,
                 summary.blocked,
-                if summary.interrupted { " (interrupted; run again to continue)" } else { "" }
+                if summary.interrupted {
+                    " (interrupted; run again to continue)"
+                } else {
+                    ""
+                }
             );
-            Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Status { config, json } => {
-            let settings = Settings::load(&config)?;
+            let settings = Settings::load_for_inspection(&config)?;
             let status = commands::status(&settings.state.path)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{status}");
             }
-            Ok(if status.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if status.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Retry { config } => {
             let settings = load(&config, log_format)?;
@@ -143,17 +159,30 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             sim::cli::run(args, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir, latency_ms, workers } => {
+        Command::Demo {
+            dir,
+            latency_ms,
+            workers,
+        } => {
             logging::init(LogFormat::Human, "warn")?;
             let mut stdout = std::io::stdout();
-            let report = demo::run(demo::DemoOptions { dir, latency_ms, workers }, &mut stdout)
-                .await
-                .context("the demo failed")?;
-            Ok(if report.target == report.expected && report.failures == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let report = demo::run(
+                demo::DemoOptions {
+                    dir,
+                    latency_ms,
+                    workers,
+                },
+                &mut stdout,
+            )
+            .await
+            .context("the demo failed")?;
+            Ok(
+                if report.target == report.expected && report.failures == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
         }
     }
 }

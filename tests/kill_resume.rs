@@ -26,7 +26,10 @@ fn migrate_command(config: &std::path::Path) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_at_several_points_and_restarted_ends_in_a_faithful_clone() {
     // Latency stretches the run so that kills land in discovery, item creation and sharing.
-    let faults = Faults { latency_ms: 15, ..Faults::default() };
+    let faults = Faults {
+        latency_ms: 15,
+        ..Faults::default()
+    };
     let (source, target) = common::sample_pair(faults).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &source, &target, "[workers]\ncount = 6\n");
@@ -50,9 +53,15 @@ async fn killed_at_several_points_and_restarted_ends_in_a_faithful_clone() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let duplicates = common::duplicate_report(&target.snapshot());
-        assert!(duplicates.is_empty(), "duplicates after kill {kills}: {duplicates:?}");
+        assert!(
+            duplicates.is_empty(),
+            "duplicates after kill {kills}: {duplicates:?}"
+        );
     }
-    assert!(kills >= 4, "most runs must have been killed mid-way (killed {kills})");
+    assert!(
+        kills >= 4,
+        "most runs must have been killed mid-way (killed {kills})"
+    );
 
     let output = migrate_command(&config).output().expect("final run");
     assert!(

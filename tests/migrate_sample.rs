@@ -14,10 +14,16 @@ async fn sample_org_migrates_faithfully_and_a_rerun_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let settings = common::settings(dir.path(), &source, &target, "");
 
-    let summary = engine::run(settings.clone(), std::future::pending()).await.expect("migration runs");
+    let summary = engine::run(settings.clone(), std::future::pending())
+        .await
+        .expect("migration runs");
     let status = commands::status(&settings.state.path).unwrap();
     assert_eq!(summary.failed, 0, "no task fails:\n{status}");
-    assert_eq!(status.total("pending") + status.total("running"), 0, "queue drained:\n{status}");
+    assert_eq!(
+        status.total("pending") + status.total("running"),
+        0,
+        "queue drained:\n{status}"
+    );
 
     let after_first = target.snapshot();
     let ids = common::assert_faithful_sample_clone(&after_first);
@@ -31,7 +37,11 @@ async fn sample_org_migrates_faithfully_and_a_rerun_changes_nothing() {
     let item_map = store.id_map("item").unwrap();
     assert_eq!(item_map.len(), 49);
     for (source_id, target_id) in &ids {
-        assert_eq!(item_map.get(source_id), Some(target_id), "id map of item {source_id}");
+        assert_eq!(
+            item_map.get(source_id),
+            Some(target_id),
+            "id map of item {source_id}"
+        );
     }
     drop(store);
 
@@ -41,7 +51,13 @@ async fn sample_org_migrates_faithfully_and_a_rerun_changes_nothing() {
     assert!(text.contains("no failures"), "{text}");
 
     // Running again on a finished migration creates nothing.
-    let again = engine::run(settings, std::future::pending()).await.expect("rerun");
+    let again = engine::run(settings, std::future::pending())
+        .await
+        .expect("rerun");
     assert_eq!(again.failed, 0);
-    assert_eq!(target.snapshot(), after_first, "a rerun must not change the target");
+    assert_eq!(
+        target.snapshot(),
+        after_first,
+        "a rerun must not change the target"
+    );
 }

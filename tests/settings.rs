@@ -816,3 +816,36 @@ password_env = "NEW_USER_PW"
 fn display_all(patterns: &[portal_migrate::settings::Pattern]) -> Vec<String> {
     patterns.iter().map(ToString::to_string).collect()
 }
+
+#[test]
+fn inspection_commands_load_without_the_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        r#"
+[source]
+url = "https://source.example.com/portal"
+username = "admin"
+password_env = "PM_TEST_INSPECTION_UNSET_SOURCE_PW"
+[target]
+url = "https://target.example.com/portal"
+username = "admin"
+password_env = "PM_TEST_INSPECTION_UNSET_TARGET_PW"
+[state]
+path = "migration.db"
+"#,
+    )
+    .unwrap();
+    let full = portal_migrate::settings::Settings::load(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        full.contains("PM_TEST_INSPECTION_UNSET_SOURCE_PW"),
+        "{full}"
+    );
+    let settings = portal_migrate::settings::Settings::load_for_inspection(&path)
+        .expect("status and report need no passwords");
+    assert_eq!(settings.state.path, dir.path().join("migration.db"));
+    assert!(settings.source.password.is_empty());
+}

@@ -23,7 +23,12 @@ pub async fn run(ctx: &Context, job: FolderTask) -> Result<Completion, TaskError
     if let Some(folder) = existing {
         let target_id = text(folder, "id").unwrap_or_default();
         if super::has_intent(ctx, &intent).await? {
-            return Ok(mapped(TaskKind::Folder, &job.folder_id, &target_id, "created"));
+            return Ok(mapped(
+                TaskKind::Folder,
+                &job.folder_id,
+                &target_id,
+                "created",
+            ));
         }
         let what = format!("folder '{}' of {owner}", job.title);
         // Folders have no properties to update: "update" adopts.
@@ -39,7 +44,15 @@ pub async fn run(ctx: &Context, job: FolderTask) -> Result<Completion, TaskError
     super::set_intent(ctx, &intent).await?;
     let created = ctx.target.create_folder(&owner, &job.title).await?;
     let target_id = text(&created, "id").ok_or_else(|| {
-        TaskError::Transient(format!("createFolder '{}' answered without an id", job.title))
+        TaskError::Transient(format!(
+            "createFolder '{}' answered without an id",
+            job.title
+        ))
     })?;
-    Ok(mapped(TaskKind::Folder, &job.folder_id, &target_id, "created"))
+    Ok(mapped(
+        TaskKind::Folder,
+        &job.folder_id,
+        &target_id,
+        "created",
+    ))
 }

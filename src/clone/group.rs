@@ -37,7 +37,9 @@ pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError>
                 return Ok(done);
             }
             let (params, thumbnail) = properties(ctx, &source, &source_id).await?;
-            ctx.target.update_group(&target_id, &params, thumbnail).await?;
+            ctx.target
+                .update_group(&target_id, &params, thumbnail)
+                .await?;
             return Ok(mapped(TaskKind::Group, &source_id, &target_id, "updated"));
         }
         settle_owner(ctx, &source, &existing, &target_id).await?;
@@ -48,7 +50,9 @@ pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError>
     super::set_intent(ctx, &intent).await?;
     let created = ctx.target.create_group(&params, thumbnail).await?;
     let target_id = text(&created, "id").ok_or_else(|| {
-        TaskError::Transient(format!("createGroup for '{title}' answered without a group id"))
+        TaskError::Transient(format!(
+            "createGroup for '{title}' answered without a group id"
+        ))
     })?;
     settle_owner(ctx, &source, &created, &target_id).await?;
     Ok(mapped(TaskKind::Group, &source_id, &target_id, "created"))
@@ -61,9 +65,9 @@ async fn find_by_title(ctx: &Context, title: &str) -> Result<Option<Value>, Task
     let org = ctx.target.info().id.clone();
     let query = format!("title:\"{}\" orgid:{org}", title.replace('"', " "));
     let found = ctx.target.search_groups(&query).await?;
-    Ok(found.into_iter().find(|group| {
-        text(group, "title").is_some_and(|t| t.eq_ignore_ascii_case(title))
-    }))
+    Ok(found
+        .into_iter()
+        .find(|group| text(group, "title").is_some_and(|t| t.eq_ignore_ascii_case(title))))
 }
 
 async fn properties(
@@ -72,7 +76,14 @@ async fn properties(
     source_id: &str,
 ) -> Result<(Vec<(&'static str, String)>, Option<(String, bytes::Bytes)>), TaskError> {
     let mut params: Vec<(&'static str, String)> = Vec::new();
-    for field in ["title", "description", "snippet", "phone", "sortField", "sortOrder"] {
+    for field in [
+        "title",
+        "description",
+        "snippet",
+        "phone",
+        "sortField",
+        "sortOrder",
+    ] {
         if let Some(value) = text(source, field) {
             params.push((field, value));
         }
@@ -80,7 +91,13 @@ async fn properties(
     params.push(("tags", super::joined(source, "tags")));
     let access = text(source, "access").unwrap_or_else(|| "private".into());
     params.push(("access", translate_access(ctx, &access)));
-    for flag in ["isInvitationOnly", "isViewOnly", "autoJoin", "leavingDisallowed", "hiddenMembers"] {
+    for flag in [
+        "isInvitationOnly",
+        "isViewOnly",
+        "autoJoin",
+        "leavingDisallowed",
+        "hiddenMembers",
+    ] {
         if let Some(value) = source.get(flag).and_then(Value::as_bool) {
             params.push((flag, value.to_string()));
         }
@@ -131,7 +148,9 @@ async fn settle_owner(
     target_group: &Value,
     target_id: &str,
 ) -> Result<(), TaskError> {
-    let Some(source_owner) = text(source, "owner") else { return Ok(()) };
+    let Some(source_owner) = text(source, "owner") else {
+        return Ok(());
+    };
     let wanted = target_username(ctx, &source_owner);
     let current = text(target_group, "owner").unwrap_or_default();
     if wanted.eq_ignore_ascii_case(&current) {

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::remap::{id_map_for, rewrite};
-use super::{existing_outcome, mapped, require_target_id, target_username, text, TaskError, TaskKind};
+use super::{
+    existing_outcome, mapped, require_target_id, target_username, text, TaskError, TaskKind,
+};
 use crate::engine::Context;
 use crate::portal::Upload;
 use crate::store::{ClaimedTask, Completion};
@@ -22,23 +24,58 @@ pub struct ItemTask {
 /// Types whose `/data` is JSON or text sent back as `text`; everything else with a file name
 /// is a file item.
 const TEXT_TYPES: &[&str] = &[
-    "Web Map", "Web Scene", "Web Mapping Application", "Dashboard", "Operation View",
-    "Feature Collection", "Feature Collection Template", "Workforce Project",
-    "Hub Site Application", "Hub Page", "Hub Initiative", "Insights Model", "Insights Page",
-    "Insights Workbook", "Insights Theme", "Mobile Application", "Symbol Set", "Color Set",
-    "Content Category Set", "Windows Viewer Configuration", "StoryMap", "Web Experience",
-    "Solution", "Data Pipeline", "Style", "QuickCapture Project", "Feature Service",
-    "Map Service", "Image Service", "Vector Tile Service", "Scene Service", "WMS", "WFS", "WMTS",
-    "Geoprocessing Service", "Geocoding Service", "Application", "Document Link",
+    "Web Map",
+    "Web Scene",
+    "Web Mapping Application",
+    "Dashboard",
+    "Operation View",
+    "Feature Collection",
+    "Feature Collection Template",
+    "Workforce Project",
+    "Hub Site Application",
+    "Hub Page",
+    "Hub Initiative",
+    "Insights Model",
+    "Insights Page",
+    "Insights Workbook",
+    "Insights Theme",
+    "Mobile Application",
+    "Symbol Set",
+    "Color Set",
+    "Content Category Set",
+    "Windows Viewer Configuration",
+    "StoryMap",
+    "Web Experience",
+    "Solution",
+    "Data Pipeline",
+    "Style",
+    "QuickCapture Project",
+    "Feature Service",
+    "Map Service",
+    "Image Service",
+    "Vector Tile Service",
+    "Scene Service",
+    "WMS",
+    "WFS",
+    "WMTS",
+    "Geoprocessing Service",
+    "Geocoding Service",
+    "Application",
+    "Document Link",
 ];
 
 pub fn source_keyword(source_id: &str) -> String {
     format!("source-{source_id}")
 }
 
-pub async fn run(ctx: &Context, _task: &ClaimedTask, job: ItemTask) -> Result<Completion, TaskError> {
+pub async fn run(
+    ctx: &Context,
+    _task: &ClaimedTask,
+    job: ItemTask,
+) -> Result<Completion, TaskError> {
     let item = &job.item;
-    let source_id = text(item, "id").ok_or_else(|| TaskError::Permanent("source item has no id".into()))?;
+    let source_id =
+        text(item, "id").ok_or_else(|| TaskError::Permanent("source item has no id".into()))?;
     let title = text(item, "title").unwrap_or_default();
     let item_type = text(item, "type").unwrap_or_default();
     let owner = target_username(ctx, &text(item, "owner").unwrap_or_default());
@@ -55,13 +92,26 @@ pub async fn run(ctx: &Context, _task: &ClaimedTask, job: ItemTask) -> Result<Co
             return Ok(mapped(TaskKind::Item, &source_id, &target_id, "created"));
         }
         let what = format!("item '{title}' ({item_type}) of {owner}");
-        if let Some(done) = existing_outcome(ctx.settings.existing.items, &what, TaskKind::Item, &source_id, &target_id)? {
+        if let Some(done) = existing_outcome(
+            ctx.settings.existing.items,
+            &what,
+            TaskKind::Item,
+            &source_id,
+            &target_id,
+        )? {
             return Ok(done);
         }
         let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
         let note = content.note();
         ctx.target
-            .update_item(&owner, &target_id, &content.params, content.data, content.thumbnail, content.metadata)
+            .update_item(
+                &owner,
+                &target_id,
+                &content.params,
+                content.data,
+                content.thumbnail,
+                content.metadata,
+            )
             .await?;
         finish(ctx, item, &source_id, &owner, &target_id).await?;
         let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "updated");
@@ -74,7 +124,14 @@ pub async fn run(ctx: &Context, _task: &ClaimedTask, job: ItemTask) -> Result<Co
     super::set_intent(ctx, &intent).await?;
     let target_id = ctx
         .target
-        .add_item(&owner, folder.as_deref(), &content.params, content.data, content.thumbnail, content.metadata)
+        .add_item(
+            &owner,
+            folder.as_deref(),
+            &content.params,
+            content.data,
+            content.thumbnail,
+            content.metadata,
+        )
         .await?;
     finish(ctx, item, &source_id, &owner, &target_id).await?;
     let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "created");
@@ -83,19 +140,34 @@ pub async fn run(ctx: &Context, _task: &ClaimedTask, job: ItemTask) -> Result<Co
 }
 
 /// The copy an earlier attempt (or an earlier migration) made, found by its source keyword.
-async fn find_copy(ctx: &Context, owner: &str, folder: Option<&str>, source_id: &str) -> Result<Option<Value>, TaskError> {
+async fn find_copy(
+    ctx: &Context,
+    owner: &str,
+    folder: Option<&str>,
+    source_id: &str,
+) -> Result<Option<Value>, TaskError> {
     let keyword = source_keyword(source_id);
     let listing = ctx.target.user_content(owner, folder).await?;
     Ok(listing.items.into_iter().find(|item| {
         item.get("typeKeywords")
             .and_then(Value::as_array)
-            .is_some_and(|keywords| keywords.iter().any(|k| k.as_str() == Some(keyword.as_str())))
+            .is_some_and(|keywords| {
+                keywords
+                    .iter()
+                    .any(|k| k.as_str() == Some(keyword.as_str()))
+            })
     }))
 }
 
 /// Steps after the item exists, all idempotent: the item's own access level, and its URL when
 /// it names the item itself (`?appid=<id>`), which only now has its target id.
-async fn finish(ctx: &Context, item: &Value, source_id: &str, owner: &str, target_id: &str) -> Result<(), TaskError> {
+async fn finish(
+    ctx: &Context,
+    item: &Value,
+    source_id: &str,
+    owner: &str,
+    target_id: &str,
+) -> Result<(), TaskError> {
     if let Some(url) = text(item, "url") {
         if url.contains(source_id) {
             let fixed = url.replace(source_id, target_id);
@@ -107,7 +179,9 @@ async fn finish(ctx: &Context, item: &Value, source_id: &str, owner: &str, targe
     let access = text(item, "access").unwrap_or_default();
     if access == "org" || access == "public" {
         let everyone = access == "public";
-        ctx.target.share_item(owner, target_id, everyone, true, &[]).await?;
+        ctx.target
+            .share_item(owner, target_id, everyone, true, &[])
+            .await?;
     }
     Ok(())
 }
@@ -122,9 +196,23 @@ struct Content {
 }
 
 impl Content {
-    async fn fetch(ctx: &Context, item: &Value, source_id: &str, item_type: &str) -> Result<Content, TaskError> {
+    async fn fetch(
+        ctx: &Context,
+        item: &Value,
+        source_id: &str,
+        item_type: &str,
+    ) -> Result<Content, TaskError> {
         let mut params: Vec<(&'static str, String)> = Vec::new();
-        for field in ["title", "type", "description", "snippet", "accessInformation", "licenseInfo", "culture", "spatialReference"] {
+        for field in [
+            "title",
+            "type",
+            "description",
+            "snippet",
+            "accessInformation",
+            "licenseInfo",
+            "culture",
+            "spatialReference",
+        ] {
             if let Some(value) = text(item, field) {
                 params.push((field, value));
             }
@@ -132,7 +220,12 @@ impl Content {
         let mut keywords: Vec<String> = item
             .get("typeKeywords")
             .and_then(Value::as_array)
-            .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|k| {
+                k.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         keywords.retain(|k| !k.starts_with("source-"));
         keywords.push(source_keyword(source_id));
@@ -164,8 +257,15 @@ impl Content {
                     .or_else(|| download.file_name().map(str::to_string))
                     .unwrap_or_else(|| "data".into());
                 match download.content_length() {
-                    Some(length) => Some(Upload::Stream { file_name, length, download }),
-                    None => Some(Upload::Bytes { file_name, bytes: download.bytes().await? }),
+                    Some(length) => Some(Upload::Stream {
+                        file_name,
+                        length,
+                        download,
+                    }),
+                    None => Some(Upload::Bytes {
+                        file_name,
+                        bytes: download.bytes().await?,
+                    }),
                 }
             }
             Some(download) => {
@@ -174,7 +274,9 @@ impl Content {
                     None
                 } else {
                     let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                        TaskError::Permanent(format!("the data of this {item_type} item is not UTF-8 text"))
+                        TaskError::Permanent(format!(
+                            "the data of this {item_type} item is not UTF-8 text"
+                        ))
                     })?;
                     if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
                         serde_json::from_str::<Value>(&text).map_err(|e| {
@@ -182,7 +284,8 @@ impl Content {
                         })?;
                     }
                     let ids = id_map_for(ctx, &text).await?;
-                    let rewritten = rewrite(&text, &ids, &ctx.settings.references.url_map, source_id);
+                    let rewritten =
+                        rewrite(&text, &ids, &ctx.settings.references.url_map, source_id);
                     unmapped.extend(rewritten.unmapped);
                     Some(Upload::Text(rewritten.text))
                 }
@@ -198,7 +301,13 @@ impl Content {
         let metadata = ctx.source.item_metadata(source_id).await?;
         unmapped.sort();
         unmapped.dedup();
-        Ok(Content { params, data, thumbnail, metadata, unmapped })
+        Ok(Content {
+            params,
+            data,
+            thumbnail,
+            metadata,
+            unmapped,
+        })
     }
 
     fn note(&self) -> Option<String> {
@@ -238,7 +347,10 @@ mod tests {
     #[test]
     fn extent_becomes_the_form_string() {
         let extent = serde_json::json!([[-94.62, 33.0], [-89.64, 36.5]]);
-        assert_eq!(extent_param(Some(&extent)).as_deref(), Some("-94.62,33,-89.64,36.5"));
+        assert_eq!(
+            extent_param(Some(&extent)).as_deref(),
+            Some("-94.62,33,-89.64,36.5")
+        );
         assert_eq!(extent_param(Some(&serde_json::json!([]))), None);
     }
 }

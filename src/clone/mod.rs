@@ -188,7 +188,12 @@ pub(crate) fn existing_outcome(
 }
 
 /// A completion that maps one source object to its target counterpart.
-pub(crate) fn mapped(kind: TaskKind, source_id: &str, target_id: &str, outcome: &str) -> Completion {
+pub(crate) fn mapped(
+    kind: TaskKind,
+    source_id: &str,
+    target_id: &str,
+    outcome: &str,
+) -> Completion {
     Completion {
         outcome: outcome.to_string(),
         target_id: Some(target_id.to_string()),

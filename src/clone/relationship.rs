@@ -20,7 +20,11 @@ pub async fn run(ctx: &Context, job: RelationshipTask) -> Result<Completion, Tas
     let destination = require_target_id(ctx, TaskKind::Item, &job.destination).await?;
     let related = ctx
         .target
-        .related_items(&origin, &[job.relationship_type.as_str()], Direction::Forward)
+        .related_items(
+            &origin,
+            &[job.relationship_type.as_str()],
+            Direction::Forward,
+        )
         .await?;
     if related
         .iter()

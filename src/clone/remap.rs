@@ -17,7 +17,10 @@ pub struct Rewritten {
 }
 
 /// Looks up every 32-hex token of `text` in the id map (items, then groups).
-pub async fn id_map_for(ctx: &Context, text: &str) -> Result<HashMap<String, Option<String>>, TaskError> {
+pub async fn id_map_for(
+    ctx: &Context,
+    text: &str,
+) -> Result<HashMap<String, Option<String>>, TaskError> {
     let ids = referenced_ids(text);
     Ok(ctx
         .store
@@ -62,7 +65,10 @@ pub fn rewrite(
         }
     }
     unmapped.sort();
-    Rewritten { text: out, unmapped }
+    Rewritten {
+        text: out,
+        unmapped,
+    }
 }
 
 #[cfg(test)]

@@ -26,11 +26,7 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
         .ok_or_else(|| TaskError::Permanent("source user has no username".into()))?;
     let username = target_username(ctx, &source_username);
     // Listings carry fewer fields than the user resource itself.
-    let source = ctx
-        .source
-        .user(&source_username)
-        .await?
-        .unwrap_or(job.user);
+    let source = ctx.source.user(&source_username).await?.unwrap_or(job.user);
     let intent = super::intent_key(TaskKind::User, &source_username);
 
     if ctx.target.user(&username).await?.is_some() {
@@ -46,11 +42,21 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
                 return Ok(done);
             }
             apply_properties(ctx, &source, &source_username, &username).await?;
-            return Ok(mapped(TaskKind::User, &source_username, &username, "updated"));
+            return Ok(mapped(
+                TaskKind::User,
+                &source_username,
+                &username,
+                "updated",
+            ));
         }
         // An earlier attempt of this task created it and stopped before recording: finish.
         apply_properties(ctx, &source, &source_username, &username).await?;
-        return Ok(mapped(TaskKind::User, &source_username, &username, "created"));
+        return Ok(mapped(
+            TaskKind::User,
+            &source_username,
+            &username,
+            "created",
+        ));
     }
 
     let provider = text(&source, "provider").unwrap_or_else(|| "arcgis".into());
@@ -76,22 +82,26 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
         full_name: text(&source, "fullName").unwrap_or_default(),
         email: text(&source, "email").unwrap_or_default(),
         role: target_role(ctx, &source),
-        user_license_type: text(&source, "userLicenseTypeId")
-            .map(|license| {
-                ctx.settings
-                    .users
-                    .license_map
-                    .get(&license)
-                    .cloned()
-                    .unwrap_or(license)
-            }),
+        user_license_type: text(&source, "userLicenseTypeId").map(|license| {
+            ctx.settings
+                .users
+                .license_map
+                .get(&license)
+                .cloned()
+                .unwrap_or(license)
+        }),
         provider,
         idp_username: text(&source, "idpUsername"),
         description: text(&source, "description"),
     };
     ctx.target.create_user(&new_user).await?;
     apply_properties(ctx, &source, &source_username, &username).await?;
-    Ok(mapped(TaskKind::User, &source_username, &username, "created"))
+    Ok(mapped(
+        TaskKind::User,
+        &source_username,
+        &username,
+        "created",
+    ))
 }
 
 /// Custom roles are known by id in the source; `users.role_map` maps a role id or name to the

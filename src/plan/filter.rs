@@ -15,7 +15,10 @@ pub struct Filters<'a> {
 
 impl<'a> Filters<'a> {
     pub fn new(settings: &'a Settings, signed_in: &'a str) -> Filters<'a> {
-        Filters { settings, signed_in }
+        Filters {
+            settings,
+            signed_in,
+        }
     }
 
     pub fn user(&self, username: &str) -> bool {
@@ -75,7 +78,10 @@ impl<'a> Filters<'a> {
         {
             return false;
         }
-        match (items.modified_after, item.get("modified").and_then(Value::as_i64)) {
+        match (
+            items.modified_after,
+            item.get("modified").and_then(Value::as_i64),
+        ) {
             (Some(after), Some(modified)) => modified >= after,
             _ => true,
         }

@@ -25,12 +25,35 @@ pub use references::{referenced_ids, HOLDS_REFERENCES};
 /// Every relationship type a portal knows. There is no "list all relationships" call, so
 /// discovery asks for all types at once and, only when something comes back, type by type.
 pub const RELATIONSHIP_TYPES: &[&str] = &[
-    "Map2Service", "WMA2Code", "Map2FeatureCollection", "MobileApp2Code", "Service2Data",
-    "Service2Service", "Service2Layer", "Service2Style", "Style2Style", "Map2AppConfig",
-    "Map2Area", "Area2Package", "Area2CustomPackage", "Item2Attachment", "Item2Report",
-    "Listed2Provisioned", "Survey2Service", "Survey2Data", "SurveyAddIn2Data", "Service2Route",
-    "TrackView2Map", "WorkforceMap2FeatureService", "Theme2Story", "WebStyle2DesktopStyle",
-    "Solution2Item", "APIKey2Item", "Mission2Item", "Notebook2WebTool", "Map2IndoorsConfig",
+    "Map2Service",
+    "WMA2Code",
+    "Map2FeatureCollection",
+    "MobileApp2Code",
+    "Service2Data",
+    "Service2Service",
+    "Service2Layer",
+    "Service2Style",
+    "Style2Style",
+    "Map2AppConfig",
+    "Map2Area",
+    "Area2Package",
+    "Area2CustomPackage",
+    "Item2Attachment",
+    "Item2Report",
+    "Listed2Provisioned",
+    "Survey2Service",
+    "Survey2Data",
+    "SurveyAddIn2Data",
+    "Service2Route",
+    "TrackView2Map",
+    "WorkforceMap2FeatureService",
+    "Theme2Story",
+    "WebStyle2DesktopStyle",
+    "Solution2Item",
+    "APIKey2Item",
+    "Mission2Item",
+    "Notebook2WebTool",
+    "Map2IndoorsConfig",
     "Listed2ImplicitlyListed",
 ];
 
@@ -76,7 +99,9 @@ pub async fn enqueue_discovery(ctx: &Context) -> Result<(), crate::store::StoreE
         json!({}),
         vec![],
     );
-    ctx.store.call(move |s| s.enqueue(&[root]).map(|_| ())).await
+    ctx.store
+        .call(move |s| s.enqueue(&[root]).map(|_| ()))
+        .await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,7 +127,9 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
     let mut migrated_users = HashSet::new();
     let mut skipped_users = 0usize;
     for user in &users {
-        let Some(username) = text(user, "username") else { continue };
+        let Some(username) = text(user, "username") else {
+            continue;
+        };
         if !filters.user(&username) {
             skipped_users += 1;
             continue;
@@ -121,7 +148,10 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
             TaskKind::DiscoverUser,
             username.clone(),
             format!("discover the content of {username}"),
-            serde_json::to_value(DiscoverUser { username: username.clone() }).unwrap_or_default(),
+            serde_json::to_value(DiscoverUser {
+                username: username.clone(),
+            })
+            .unwrap_or_default(),
             vec![],
         );
         discovery.push(key(TaskKind::DiscoverUser, username.clone()));
@@ -130,9 +160,11 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
 
     let mut skipped_groups = 0usize;
     for group in &groups {
-        let (Some(id), Some(title), Some(owner)) =
-            (text(group, "id"), text(group, "title"), text(group, "owner"))
-        else {
+        let (Some(id), Some(title), Some(owner)) = (
+            text(group, "id"),
+            text(group, "title"),
+            text(group, "owner"),
+        ) else {
             continue;
         };
         if !filters.group(&title, &owner) {
@@ -156,7 +188,11 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
             TaskKind::DiscoverGroup,
             id.clone(),
             format!("discover members and content of group '{title}'"),
-            serde_json::to_value(DiscoverGroup { group_id: id.clone(), owner }).unwrap_or_default(),
+            serde_json::to_value(DiscoverGroup {
+                group_id: id.clone(),
+                owner,
+            })
+            .unwrap_or_default(),
             vec![],
         ));
         discovery.push(key(TaskKind::DiscoverGroup, id));
@@ -225,7 +261,9 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
                 excluded += 1;
                 continue;
             }
-            let Some(id) = text(&item, "id") else { continue };
+            let Some(id) = text(&item, "id") else {
+                continue;
+            };
             let item_type = text(&item, "type").unwrap_or_default();
             let mut deps = vec![key(TaskKind::User, username.clone())];
             if let Some((folder_id, _)) = &folder {
@@ -355,7 +393,11 @@ pub async fn discover_group(ctx: &Context, job: DiscoverGroup) -> Result<Complet
             format!("{}:{username}", job.group_id),
             format!(
                 "{} {username} of group {}",
-                if admins.contains(username) { "manager" } else { "member" },
+                if admins.contains(username) {
+                    "manager"
+                } else {
+                    "member"
+                },
                 job.group_id
             ),
             serde_json::to_value(clone::membership::MembershipTask {
@@ -426,7 +468,10 @@ pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
         let (item, group) = (&fact.subject, &fact.object);
         match (owners.get(item), group_ids.contains(group)) {
             (Some(owner), true) => {
-                let mut deps = vec![key(TaskKind::Item, item.clone()), key(TaskKind::Group, group.clone())];
+                let mut deps = vec![
+                    key(TaskKind::Item, item.clone()),
+                    key(TaskKind::Group, group.clone()),
+                ];
                 // The portal lets an owner share only into groups they belong to.
                 let membership = format!("{group}:{owner}");
                 if membership_keys.contains(&membership) {
@@ -470,7 +515,10 @@ pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
                     owner: owner.clone(),
                 })
                 .unwrap_or_default(),
-                vec![key(TaskKind::Item, origin.clone()), key(TaskKind::Item, destination.clone())],
+                vec![
+                    key(TaskKind::Item, origin.clone()),
+                    key(TaskKind::Item, destination.clone()),
+                ],
             )),
             _ => outside.push(format!(
                 "{relationship_type} relationship {origin} → {destination}"

@@ -237,8 +237,27 @@ impl Settings {
         path: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Settings, SettingsError> {
+        Settings::load_layers(path, env, validate::Secrets::Required)
+    }
+
+    /// For commands that only read or flag the state file (`status`, `report`, `pause`,
+    /// `resume`): everything is validated except the passwords, which are neither needed nor
+    /// read, so an operator can check progress from a shell that does not hold them.
+    pub fn load_for_inspection(path: &Path) -> Result<Settings, SettingsError> {
+        Settings::load_layers(
+            Some(path),
+            &process_environment(),
+            validate::Secrets::NotNeeded,
+        )
+    }
+
+    fn load_layers(
+        path: Option<&Path>,
+        env: &HashMap<String, String>,
+        secrets: validate::Secrets,
+    ) -> Result<Settings, SettingsError> {
         let Some(path) = path else {
-            return validate::assemble(raw::UserLayer::None, Path::new(""), None, env);
+            return validate::assemble(raw::UserLayer::None, Path::new(""), None, env, secrets);
         };
         // Absolute, so that the directory used for relative paths and the path reported in
         // messages do not depend on where the daemon was started from.
@@ -262,6 +281,7 @@ impl Settings {
             &base_dir,
             Some(path.clone()),
             env,
+            secrets,
         )
     }
 
@@ -272,7 +292,13 @@ impl Settings {
         base_dir: &Path,
         env: &HashMap<String, String>,
     ) -> Result<Settings, SettingsError> {
-        validate::assemble(raw::UserLayer::Text(toml), base_dir, None, env)
+        validate::assemble(
+            raw::UserLayer::Text(toml),
+            base_dir,
+            None,
+            env,
+            validate::Secrets::Required,
+        )
     }
 
     /// Where generated user passwords are written.

@@ -34,7 +34,9 @@ pub struct Summary {
 enum Outcome {
     Completed,
     Retrying,
-    Failed { blocked: u64 },
+    Failed {
+        blocked: u64,
+    },
     /// Nothing else can proceed (wrong credentials, full disk); the task was put back.
     Fatal(String),
 }
@@ -184,9 +186,7 @@ async fn record(
     match result {
         Ok(completion) => {
             tracing::info!(task = id, kind = %task.kind, key = %task.source_key, outcome = %completion.outcome, "done: {}", task.title);
-            ctx.store
-                .call(move |s| s.complete(id, &completion))
-                .await?;
+            ctx.store.call(move |s| s.complete(id, &completion)).await?;
             Ok(Outcome::Completed)
         }
         Err(error) => {
@@ -195,9 +195,7 @@ async fn record(
             if let Some(pause) = error.retry_after() {
                 tracing::info!(task = id, kind = %task.kind, key = %task.source_key, wait_ms = pause.as_millis() as u64, "portal asked us to wait: {message}");
                 let at = now_ms() + pause.as_millis() as i64;
-                ctx.store
-                    .call(move |s| s.snooze(id, at, &message))
-                    .await?;
+                ctx.store.call(move |s| s.snooze(id, at, &message)).await?;
                 return Ok(Outcome::Retrying);
             }
             // Permanent errors get one more try: portals occasionally answer a 4xx for an
@@ -208,9 +206,7 @@ async fn record(
                 ErrorClass::Fatal => {
                     let at = now_ms();
                     let reason = message.clone();
-                    ctx.store
-                        .call(move |s| s.snooze(id, at, &reason))
-                        .await?;
+                    ctx.store.call(move |s| s.snooze(id, at, &reason)).await?;
                     return Ok(Outcome::Fatal(message));
                 }
             };

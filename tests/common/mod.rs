@@ -16,13 +16,19 @@ pub const ADMIN_PASSWORD: &str = "admin-sample-pw";
 pub async fn sample_pair(faults: Faults) -> (SimServer, SimServer) {
     let source = SimServer::start(
         sample_org::source(),
-        SimOptions { faults: faults.clone(), ..SimOptions::default() },
+        SimOptions {
+            faults: faults.clone(),
+            ..SimOptions::default()
+        },
     )
     .await
     .expect("source simulator starts");
     let target = SimServer::start(
         sample_org::target(),
-        SimOptions { faults, ..SimOptions::default() },
+        SimOptions {
+            faults,
+            ..SimOptions::default()
+        },
     )
     .await
     .expect("target simulator starts");
@@ -73,26 +79,75 @@ pub fn write_config(dir: &Path, source: &SimServer, target: &SimServer, extra: &
 }
 
 const USER_FIELDS: &[&str] = &[
-    "fullName", "firstName", "lastName", "email", "role", "roleId", "userLicenseTypeId", "provider",
-    "idpUsername", "description", "tags", "access", "preferredView", "culture", "region", "units",
+    "fullName",
+    "firstName",
+    "lastName",
+    "email",
+    "role",
+    "roleId",
+    "userLicenseTypeId",
+    "provider",
+    "idpUsername",
+    "description",
+    "tags",
+    "access",
+    "preferredView",
+    "culture",
+    "region",
+    "units",
     "thumbnail",
 ];
 const GROUP_FIELDS: &[&str] = &[
-    "owner", "description", "snippet", "tags", "phone", "access", "isInvitationOnly", "sortField",
-    "sortOrder", "isViewOnly", "capabilities", "membershipAccess", "thumbnail",
+    "owner",
+    "description",
+    "snippet",
+    "tags",
+    "phone",
+    "access",
+    "isInvitationOnly",
+    "sortField",
+    "sortOrder",
+    "isViewOnly",
+    "capabilities",
+    "membershipAccess",
+    "thumbnail",
 ];
 const ITEM_FIELDS: &[&str] = &[
-    "owner", "folder", "title", "type", "description", "tags", "snippet", "extent",
-    "spatialReference", "name", "accessInformation", "licenseInfo", "culture", "url", "properties",
-    "categories", "access", "thumbnail", "metadata",
+    "owner",
+    "folder",
+    "title",
+    "type",
+    "description",
+    "tags",
+    "snippet",
+    "extent",
+    "spatialReference",
+    "name",
+    "accessInformation",
+    "licenseInfo",
+    "culture",
+    "url",
+    "properties",
+    "categories",
+    "access",
+    "thumbnail",
+    "metadata",
 ];
 
 /// The named fields of a fixture object, as JSON, for property-by-property comparison.
-pub fn fields(object: &impl serde::Serialize, names: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+pub fn fields(
+    object: &impl serde::Serialize,
+    names: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
     let value = serde_json::to_value(object).expect("fixture objects serialize");
     names
         .iter()
-        .map(|name| (name.to_string(), value.get(*name).cloned().unwrap_or(serde_json::Value::Null)))
+        .map(|name| {
+            (
+                name.to_string(),
+                value.get(*name).cloned().unwrap_or(serde_json::Value::Null),
+            )
+        })
         .collect()
 }
 
@@ -113,12 +168,28 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
 
     // Pre-existing target users and groups are untouched.
     for user in &before.users {
-        let now = target.users.iter().find(|u| u.username == user.username).expect("existing user kept");
-        assert_eq!(now, user, "pre-existing user {} must be left exactly as it was", user.username);
+        let now = target
+            .users
+            .iter()
+            .find(|u| u.username == user.username)
+            .expect("existing user kept");
+        assert_eq!(
+            now, user,
+            "pre-existing user {} must be left exactly as it was",
+            user.username
+        );
     }
     for group in &before.groups {
-        let now = target.groups.iter().find(|g| g.title == group.title).expect("existing group kept");
-        assert_eq!(now, group, "pre-existing group {} must be unchanged", group.title);
+        let now = target
+            .groups
+            .iter()
+            .find(|g| g.title == group.title)
+            .expect("existing group kept");
+        assert_eq!(
+            now, group,
+            "pre-existing group {} must be unchanged",
+            group.title
+        );
     }
 
     // Users: every copyable property.
@@ -160,10 +231,24 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
         .groups
         .iter()
         .filter(|g| !g.owner.starts_with("esri_") && g.title != "Basemaps")
-        .filter_map(|g| target.groups.iter().find(|t| t.title == g.title).map(|t| (g.id.as_str(), t)))
+        .filter_map(|g| {
+            target
+                .groups
+                .iter()
+                .find(|t| t.title == g.title)
+                .map(|t| (g.id.as_str(), t))
+        })
         .collect();
-    assert_eq!(group_by_source_id.len(), 4, "the 4 source groups are cloned");
-    for group in source.groups.iter().filter(|g| group_by_source_id.contains_key(g.id.as_str())) {
+    assert_eq!(
+        group_by_source_id.len(),
+        4,
+        "the 4 source groups are cloned"
+    );
+    for group in source
+        .groups
+        .iter()
+        .filter(|g| group_by_source_id.contains_key(g.id.as_str()))
+    {
         let copy = group_by_source_id[group.id.as_str()];
         assert_eq!(
             fields(copy, GROUP_FIELDS),
@@ -172,8 +257,18 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
             group.title
         );
         let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
-        assert_eq!(set(&copy.admins), set(&group.admins), "admins of {}", group.title);
-        assert_eq!(set(&copy.users), set(&group.users), "members of {}", group.title);
+        assert_eq!(
+            set(&copy.admins),
+            set(&group.admins),
+            "admins of {}",
+            group.title
+        );
+        assert_eq!(
+            set(&copy.users),
+            set(&group.users),
+            "members of {}",
+            group.title
+        );
     }
 
     // Items: match each source item to exactly one copy by its source keyword.
@@ -185,7 +280,13 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
             .iter()
             .filter(|t| t.type_keywords.contains(&keyword))
             .collect();
-        assert_eq!(copies.len(), 1, "item {} ({}) must have exactly one copy", item.title, item.id);
+        assert_eq!(
+            copies.len(),
+            1,
+            "item {} ({}) must have exactly one copy",
+            item.title,
+            item.id
+        );
         ids.insert(item.id.clone(), copies[0].id.clone());
     }
     let group_ids: HashMap<&str, &str> = group_by_source_id
@@ -193,7 +294,11 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
         .map(|(source_id, group)| (*source_id, group.id.as_str()))
         .collect();
     for item in &source.items {
-        let copy = target.items.iter().find(|t| t.id == ids[&item.id]).expect("copy exists");
+        let copy = target
+            .items
+            .iter()
+            .find(|t| t.id == ids[&item.id])
+            .expect("copy exists");
         let mut keywords = copy.type_keywords.clone();
         keywords.retain(|k| !k.starts_with("source-"));
         assert_eq!(keywords, item.type_keywords, "typeKeywords of {}", item.id);
@@ -204,15 +309,24 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
             item.title,
             item.id
         );
-        let want_groups: BTreeSet<&str> = item.groups.iter().map(|g| group_ids[g.as_str()]).collect();
+        let want_groups: BTreeSet<&str> =
+            item.groups.iter().map(|g| group_ids[g.as_str()]).collect();
         let got_groups: BTreeSet<&str> = copy.groups.iter().map(String::as_str).collect();
         assert_eq!(got_groups, want_groups, "sharing of item {}", item.id);
         match (&item.data, &copy.data) {
-            (Some(ItemData::Json(want)), Some(ItemData::Json(got))) if item.item_type == "Web Map" => {
+            (Some(ItemData::Json(want)), Some(ItemData::Json(got)))
+                if item.item_type == "Web Map" =>
+            {
                 let mut expected = want.clone();
-                let layer_id = want["operationalLayers"][0]["itemId"].as_str().expect("layer itemId");
+                let layer_id = want["operationalLayers"][0]["itemId"]
+                    .as_str()
+                    .expect("layer itemId");
                 expected["operationalLayers"][0]["itemId"] = ids[layer_id].clone().into();
-                assert_eq!(got, &expected, "web map {} must point at the target feature service", item.id);
+                assert_eq!(
+                    got, &expected,
+                    "web map {} must point at the target feature service",
+                    item.id
+                );
             }
             (want, got) => assert_eq!(got, want, "data of item {}", item.id),
         }
@@ -220,12 +334,24 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
     let relationships: BTreeSet<(String, String, String)> = target
         .relationships
         .iter()
-        .map(|r| (r.relationship_type.clone(), r.origin.clone(), r.destination.clone()))
+        .map(|r| {
+            (
+                r.relationship_type.clone(),
+                r.origin.clone(),
+                r.destination.clone(),
+            )
+        })
         .collect();
     let expected: BTreeSet<(String, String, String)> = source
         .relationships
         .iter()
-        .map(|r| (r.relationship_type.clone(), ids[&r.origin].clone(), ids[&r.destination].clone()))
+        .map(|r| {
+            (
+                r.relationship_type.clone(),
+                ids[&r.origin].clone(),
+                ids[&r.destination].clone(),
+            )
+        })
         .collect();
     assert_eq!(relationships, expected, "relationships");
     ids
@@ -235,16 +361,30 @@ pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String>
 pub fn duplicate_report(target: &Fixture) -> BTreeMap<String, usize> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for user in &target.users {
-        *seen.entry(format!("user {}", user.username.to_lowercase())).or_default() += 1;
+        *seen
+            .entry(format!("user {}", user.username.to_lowercase()))
+            .or_default() += 1;
         for folder in &user.folders {
-            *seen.entry(format!("folder {}/{}", user.username, folder.title.to_lowercase())).or_default() += 1;
+            *seen
+                .entry(format!(
+                    "folder {}/{}",
+                    user.username,
+                    folder.title.to_lowercase()
+                ))
+                .or_default() += 1;
         }
     }
     for group in &target.groups {
-        *seen.entry(format!("group {}", group.title.to_lowercase())).or_default() += 1;
+        *seen
+            .entry(format!("group {}", group.title.to_lowercase()))
+            .or_default() += 1;
     }
     for item in &target.items {
-        for keyword in item.type_keywords.iter().filter(|k| k.starts_with("source-")) {
+        for keyword in item
+            .type_keywords
+            .iter()
+            .filter(|k| k.starts_with("source-"))
+        {
             *seen.entry(format!("item {keyword}")).or_default() += 1;
         }
     }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use crate::class::{Classify, ErrorClass};
-use crate::portal::{Portal, PortalError, PortalSpec};
+use crate::portal::{Portal, PortalError, PortalSpec, UploadTuning};
 use crate::settings::{PortalSettings, Settings};
 use crate::store::{OpenOptions, PortalIdentity, Store, StoreError, Synchronous};
 use crate::work::{self, Summary};
@@ -127,6 +127,12 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         Portal::connect(portal_spec("source", &settings.source)),
         Portal::connect(portal_spec("target", &settings.target)),
     )?;
+    // Only the target receives uploads.
+    let target = target.with_upload_tuning(UploadTuning {
+        multipart_threshold: settings.items.multipart_threshold,
+        part_size: settings.items.part_size as usize,
+        ..UploadTuning::default()
+    });
     let (source_id, target_id) = (identity(&source), identity(&target));
     store
         .call(move |s| s.bind_pair(&source_id, &target_id))

@@ -19,6 +19,8 @@ pub struct Context {
     pub target: Portal,
     pub store: StoreHandle,
     pub run_id: i64,
+    /// Custom roles of both portals, read once when the first user with one is copied.
+    pub roles: Arc<tokio::sync::OnceCell<crate::clone::user::RoleDirectory>>,
 }
 
 /// The store is a single SQLite connection; calls are short, so one mutex serialises them and
@@ -145,6 +147,7 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         target,
         store,
         run_id,
+        roles: Arc::default(),
     })
 }
 

@@ -30,6 +30,17 @@ pub struct FixturePortal {
     pub url_key: Option<String>,
     /// The initial administrator; a migration signs in with it and never copies it.
     pub default_admin: String,
+    /// Custom roles (`portals/self/roles`). Users refer to them by `roleId`; ids differ
+    /// between portals, so a migration maps them by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -153,13 +153,42 @@ async fn settle_owner(
     };
     let wanted = target_username(ctx, &source_owner);
     let current = text(target_group, "owner").unwrap_or_default();
-    if wanted.eq_ignore_ascii_case(&current) {
+    let me = ctx.target.info().username.clone();
+    if !wanted.eq_ignore_ascii_case(&current) {
+        if ctx.target.user(&wanted).await?.is_none() {
+            tracing::warn!(group = target_id, owner = %wanted, "the group's owner does not exist in the target; the signed-in administrator keeps it");
+            return Ok(());
+        }
+        ctx.target.reassign_group(target_id, &wanted).await?;
+    }
+    if wanted.eq_ignore_ascii_case(&me) {
         return Ok(());
     }
-    if ctx.target.user(&wanted).await?.is_none() {
-        tracing::warn!(group = target_id, owner = %wanted, "the group's owner does not exist in the target; the signed-in administrator keeps it");
-        return Ok(());
+    // The administrator who created the group stays a manager after the hand-over; it leaves
+    // unless it is a member in the source too, so the membership is the source's. Checked
+    // even when the owner is already right: a crash may have come between the two steps.
+    let source_members = ctx
+        .source
+        .group_members(&text(source, "id").unwrap_or_default())
+        .await?;
+    let stays = source_members
+        .admins
+        .iter()
+        .chain(source_members.users.iter())
+        .any(|u| target_username(ctx, u).eq_ignore_ascii_case(&me));
+    let target_members = ctx.target.group_members(target_id).await?;
+    let still_in = target_members
+        .admins
+        .iter()
+        .chain(target_members.users.iter())
+        .any(|u| u.eq_ignore_ascii_case(&me));
+    if !stays && still_in {
+        ctx.target
+            .post(
+                &format!("community/groups/{target_id}/removeUsers"),
+                &[("users", me)],
+            )
+            .await?;
     }
-    ctx.target.reassign_group(target_id, &wanted).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! strong random one, written to the credentials file (mode 0600) *before* the account is
 //! created, so a crash can never leave an account whose password nobody knows.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use rand::Rng;
@@ -81,7 +82,7 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
         last_name: text(&source, "lastName").unwrap_or_default(),
         full_name: text(&source, "fullName").unwrap_or_default(),
         email: text(&source, "email").unwrap_or_default(),
-        role: target_role(ctx, &source),
+        role: target_role(ctx, &source).await?,
         user_license_type: text(&source, "userLicenseTypeId").map(|license| {
             ctx.settings
                 .users
@@ -104,17 +105,69 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
     ))
 }
 
-/// Custom roles are known by id in the source; `users.role_map` maps a role id or name to the
-/// target's. Without a mapping a custom role falls back to its base role, never to admin.
-fn target_role(ctx: &Context, source: &Value) -> String {
+/// Custom roles of both portals: the source's by id, the target's by lowercase name.
+#[derive(Debug, Default)]
+pub struct RoleDirectory {
+    source_names: HashMap<String, String>,
+    target_ids: HashMap<String, String>,
+}
+
+impl RoleDirectory {
+    async fn load(ctx: &Context) -> Result<RoleDirectory, TaskError> {
+        let (source, target) = tokio::try_join!(
+            ctx.source.paged("portals/self/roles", &[], "roles"),
+            ctx.target.paged("portals/self/roles", &[], "roles"),
+        )?;
+        let pairs = |roles: &[Value]| -> Vec<(String, String)> {
+            roles
+                .iter()
+                .filter_map(|r| Some((text(r, "id")?, text(r, "name")?)))
+                .collect()
+        };
+        Ok(RoleDirectory {
+            source_names: pairs(&source).into_iter().collect(),
+            target_ids: pairs(&target)
+                .into_iter()
+                .map(|(id, name)| (name.to_lowercase(), id))
+                .collect(),
+        })
+    }
+}
+
+/// The role to give the copy. Built-in roles and the built-in Viewer / Data Editor ids are
+/// the same everywhere; a custom role's id is not, so it is mapped by its name (or by
+/// `users.role_map`, keyed by source role id or name). A custom role the target lacks is an
+/// error for this user, never a silent promotion or demotion.
+async fn target_role(ctx: &Context, source: &Value) -> Result<String, TaskError> {
+    const BUILT_IN_IDS: [&str; 2] = ["iAAAAAAAAAAAAAAA", "iBBBBBBBBBBBBBBB"];
     let map = &ctx.settings.users.role_map;
     let base = text(source, "role").unwrap_or_else(|| "org_user".into());
-    if let Some(role_id) = text(source, "roleId") {
-        if let Some(mapped) = map.get(&role_id) {
-            return mapped.clone();
-        }
+    let Some(role_id) = text(source, "roleId").filter(|id| !id.is_empty()) else {
+        return Ok(map.get(&base).cloned().unwrap_or(base));
+    };
+    if let Some(mapped) = map.get(&role_id) {
+        return Ok(mapped.clone());
     }
-    map.get(&base).cloned().unwrap_or(base)
+    if BUILT_IN_IDS.contains(&role_id.as_str()) {
+        return Ok(role_id);
+    }
+    let roles = ctx
+        .roles
+        .get_or_try_init(|| RoleDirectory::load(ctx))
+        .await?;
+    let Some(name) = roles.source_names.get(&role_id) else {
+        return Err(TaskError::Permanent(format!(
+            "the user's custom role id {role_id} is not among the source portal's roles; map it with users.role_map"
+        )));
+    };
+    if let Some(mapped) = map.get(name) {
+        return Ok(mapped.clone());
+    }
+    roles.target_ids.get(&name.to_lowercase()).cloned().ok_or_else(|| {
+        TaskError::Permanent(format!(
+            "custom role '{name}' does not exist in the target portal; create a role of that name there or map it with users.role_map, then run `portal-migrate retry`"
+        ))
+    })
 }
 
 /// Profile fields createUser/invite does not take. Idempotent: safe to repeat after a crash.

@@ -23,7 +23,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::fixture::{
-    Blob, Fixture, FixturePortal, Folder, Group, Item, ItemData, Metadata, Relationship, User,
+    Blob, Fixture, FixturePortal, Folder, Group, Item, ItemData, Metadata, Relationship, Role, User,
 };
 
 /// What to generate. Build it with [`Default`] and struct update syntax, or parse it from a
@@ -812,7 +812,25 @@ impl<'a> Generator<'a> {
             current_version: current_version.into(),
             url_key: self.url_key(),
             default_admin: "admin".into(),
+            roles: self.custom_roles(stream),
         }
+    }
+
+    /// The two custom roles some users hold. Same names in source and target, different ids
+    /// (each portal mints its own), which is what a migration must map.
+    fn custom_roles(&self, stream: Stream) -> Vec<Role> {
+        if !self.spec.custom_roles {
+            return Vec::new();
+        }
+        let mut rng = Rng::new(self.spec.seed, stream, 2);
+        ["Analyst", "Field Editor"]
+            .into_iter()
+            .map(|name| Role {
+                id: rng.alphanumeric(16),
+                name: name.into(),
+                description: Some(format!("Custom role: {name}")),
+            })
+            .collect()
     }
 
     fn build(mut self) -> Fixture {
@@ -908,7 +926,8 @@ impl<'a> Generator<'a> {
     fn ordinary_users(&mut self) -> Vec<User> {
         let pairs = FIRST_PARTS.len() * SECOND_PARTS.len();
         let offset = self.layout.below(pairs);
-        let custom_role_ids = [self.layout.alphanumeric(16), self.layout.alphanumeric(16)];
+        let roles = self.custom_roles(Stream::Ids);
+        let custom_role_ids: Vec<String> = roles.into_iter().map(|role| role.id).collect();
         let first_enterprise = self.spec.users.saturating_sub(self.spec.enterprise_users);
         let suffix = self.url_key().map(|k| format!("_{k}")).unwrap_or_default();
         let password = self.spec.user_password.clone();
@@ -938,7 +957,7 @@ impl<'a> Generator<'a> {
                     _ => "creatorUT",
                 }
                 .into();
-                if self.spec.custom_roles && user.role == "org_user" && index % 2 == 0 {
+                if !custom_role_ids.is_empty() && user.role == "org_user" && index % 2 == 0 {
                     user.role_id = Some(custom_role_ids[(index / 2) % 2].clone());
                 }
                 if index >= first_enterprise {

@@ -225,7 +225,7 @@ pub fn handle(ctx: &Ctx, state: &mut State, route: &Route) -> ApiResult<Reply> {
         UpdateUserRole => users::update_role(ctx, state),
         UpdateUserLicenseType => users::update_license_type(ctx, state),
         UserLicenseTypes => portal::user_license_types(ctx),
-        Roles => portal::roles(ctx),
+        Roles => portal::roles(ctx, state),
         Invite => users::invite(ctx, state),
         CreateUser => users::create_user(ctx, state),
         CommunitySelf => users::community_self(ctx, state),

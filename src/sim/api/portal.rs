@@ -165,11 +165,17 @@ pub fn portal_self(ctx: &Ctx, state: &State) -> ApiResult<Reply> {
     Ok(Reply::Json(out))
 }
 
-pub fn roles(ctx: &Ctx) -> ApiResult<Reply> {
+pub fn roles(ctx: &Ctx, state: &State) -> ApiResult<Reply> {
     ctx.require_user()?;
-    // Fixtures carry no custom roles, so the list is always empty.
+    // Custom roles come from the fixture; a portal lists them all on one page in practice.
+    let roles: Vec<Value> = state
+        .portal
+        .roles
+        .iter()
+        .map(|role| json!({"id": role.id, "name": role.name, "description": role.description}))
+        .collect();
     Ok(Reply::Json(json!({
-        "total": 0, "start": 1, "num": 0, "nextStart": -1, "roles": [],
+        "total": roles.len(), "start": 1, "num": roles.len(), "nextStart": -1, "roles": roles,
     })))
 }
 

@@ -211,14 +211,23 @@ pub fn delete(ctx: &Ctx, state: &mut State, key: &str) -> ApiResult<Reply> {
     Ok(Reply::Json(json!({"success": true, "username": username})))
 }
 
-/// `(role, roleId)`: built-in roles keep no id; anything else is a role id on top of
-/// `org_user` (the Viewer and Data Editor ids included).
-fn normalize_role(role: &str) -> (String, Option<String>) {
+/// `(role, roleId)`: built-in roles keep no id; the Viewer and Data Editor ids and this
+/// portal's custom roles are a role id on top of `org_user`. Any other id is refused, as a
+/// portal refuses a role it does not have (a source portal's custom role id, typically).
+fn normalize_role(state: &State, role: &str) -> Result<(String, Option<String>), ApiError> {
     match role.to_ascii_lowercase().as_str() {
-        "org_admin" | "account_admin" | "admin" => ("org_admin".into(), None),
-        "org_publisher" | "account_publisher" | "publisher" => ("org_publisher".into(), None),
-        "org_user" | "account_user" | "user" => ("org_user".into(), None),
-        _ => ("org_user".into(), Some(role.to_owned())),
+        "org_admin" | "account_admin" | "admin" => Ok(("org_admin".into(), None)),
+        "org_publisher" | "account_publisher" | "publisher" => Ok(("org_publisher".into(), None)),
+        "org_user" | "account_user" | "user" => Ok(("org_user".into(), None)),
+        _ if role == "iAAAAAAAAAAAAAAA"
+            || role == "iBBBBBBBBBBBBBBB"
+            || state.portal.roles.iter().any(|r| r.id == role) =>
+        {
+            Ok(("org_user".into(), Some(role.to_owned())))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "Role '{role}' does not exist."
+        ))),
     }
 }
 
@@ -226,7 +235,7 @@ pub fn update_role(ctx: &Ctx, state: &mut State) -> ApiResult<Reply> {
     ctx.require_admin()?;
     let username = ctx.req.require("user")?.to_owned();
     let role = ctx.req.require("role")?;
-    let (role, role_id) = normalize_role(role);
+    let (role, role_id) = normalize_role(state, role)?;
     let now = ctx.now;
     let searchable_at = ctx.searchable_at();
     let sim = state
@@ -286,7 +295,8 @@ fn insert_user(ctx: &Ctx, state: &mut State, new: NewUser) -> Result<String, Str
     if new.provider == "arcgis" && new.password.is_empty() {
         return Err("'password' must be specified for built-in accounts.".into());
     }
-    let (role, role_id) = normalize_role(&new.role);
+    let (role, role_id) = normalize_role(state, &new.role)
+        .map_err(|_| format!("Role '{}' does not exist.", new.role))?;
     let license = new.license.unwrap_or_else(|| {
         if role_id.as_deref() == Some("iAAAAAAAAAAAAAAA") {
             "viewerUT".into()

@@ -178,6 +178,20 @@ async fn apply_properties(
     username: &str,
 ) -> Result<(), TaskError> {
     let mut params: Vec<(&str, String)> = Vec::new();
+    // Names and email are only writable for built-in accounts; an identity provider owns
+    // them for enterprise accounts.
+    if text(source, "provider").as_deref().unwrap_or("arcgis") == "arcgis" {
+        for (field, param) in [
+            ("fullName", "fullname"),
+            ("firstName", "firstname"),
+            ("lastName", "lastname"),
+            ("email", "email"),
+        ] {
+            if let Some(value) = text(source, field) {
+                params.push((param, value));
+            }
+        }
+    }
     for (field, param) in [
         ("description", "description"),
         ("access", "access"),

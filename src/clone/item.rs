@@ -88,8 +88,24 @@ pub async fn run(
     if let Some(existing) = find_copy(ctx, &owner, folder.as_deref(), &source_id).await? {
         let target_id = text(&existing, "id").unwrap_or_default();
         if super::has_intent(ctx, &intent).await? {
+            // An earlier attempt of ours created it but may have died mid-upload (a multipart
+            // item left `partial`) or before the thumbnail: send everything again over it.
+            let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
+            let note = content.note();
+            ctx.target
+                .update_item(
+                    &owner,
+                    &target_id,
+                    &content.params,
+                    content.data,
+                    content.thumbnail,
+                    content.metadata,
+                )
+                .await?;
             finish(ctx, item, &source_id, &owner, &target_id).await?;
-            return Ok(mapped(TaskKind::Item, &source_id, &target_id, "created"));
+            let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "created");
+            completion.note = note;
+            return Ok(completion);
         }
         let what = format!("item '{title}' ({item_type}) of {owner}");
         if let Some(done) = existing_outcome(

@@ -441,6 +441,9 @@ pub fn update(ctx: &Ctx, state: &mut State, id: &str) -> ApiResult<Reply> {
             filename,
             parts: Default::default(),
         });
+    } else if ctx.req.file("file").is_some() {
+        // A whole file replaces whatever an unfinished multipart upload had sent.
+        sim.upload = None;
     }
     item.modified = ctx.now;
     sim.item = item;

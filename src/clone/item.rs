@@ -87,25 +87,17 @@ pub async fn run(
 
     if let Some(existing) = find_copy(ctx, &owner, folder.as_deref(), &source_id).await? {
         let target_id = text(&existing, "id").unwrap_or_default();
+        let copy = Copy {
+            item,
+            source_id: &source_id,
+            item_type: &item_type,
+            owner: &owner,
+            target_id: &target_id,
+        };
         if super::has_intent(ctx, &intent).await? {
             // An earlier attempt of ours created it but may have died mid-upload (a multipart
             // item left `partial`) or before the thumbnail: send everything again over it.
-            let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
-            let note = content.note();
-            ctx.target
-                .update_item(
-                    &owner,
-                    &target_id,
-                    &content.params,
-                    content.data,
-                    content.thumbnail,
-                    content.metadata,
-                )
-                .await?;
-            finish(ctx, item, &source_id, &owner, &target_id).await?;
-            let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "created");
-            completion.note = note;
-            return Ok(completion);
+            return copy.overwrite(ctx, "created").await;
         }
         let what = format!("item '{title}' ({item_type}) of {owner}");
         if let Some(done) = existing_outcome(
@@ -117,22 +109,7 @@ pub async fn run(
         )? {
             return Ok(done);
         }
-        let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
-        let note = content.note();
-        ctx.target
-            .update_item(
-                &owner,
-                &target_id,
-                &content.params,
-                content.data,
-                content.thumbnail,
-                content.metadata,
-            )
-            .await?;
-        finish(ctx, item, &source_id, &owner, &target_id).await?;
-        let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "updated");
-        completion.note = note;
-        return Ok(completion);
+        return copy.overwrite(ctx, "updated").await;
     }
 
     let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
@@ -153,6 +130,37 @@ pub async fn run(
     let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "created");
     completion.note = note;
     Ok(completion)
+}
+
+/// A source item and the target item that is its copy.
+struct Copy<'a> {
+    item: &'a Value,
+    source_id: &'a str,
+    item_type: &'a str,
+    owner: &'a str,
+    target_id: &'a str,
+}
+
+impl Copy<'_> {
+    /// Sends the source's properties, data, thumbnail and metadata over the copy.
+    async fn overwrite(&self, ctx: &Context, outcome: &str) -> Result<Completion, TaskError> {
+        let content = Content::fetch(ctx, self.item, self.source_id, self.item_type).await?;
+        let note = content.note();
+        ctx.target
+            .update_item(
+                self.owner,
+                self.target_id,
+                &content.params,
+                content.data,
+                content.thumbnail,
+                content.metadata,
+            )
+            .await?;
+        finish(ctx, self.item, self.source_id, self.owner, self.target_id).await?;
+        let mut completion = mapped(TaskKind::Item, self.source_id, self.target_id, outcome);
+        completion.note = note;
+        Ok(completion)
+    }
 }
 
 /// The copy an earlier attempt (or an earlier migration) made, found by its source keyword.

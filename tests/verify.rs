@@ -420,6 +420,36 @@ async fn an_item_never_migrated_is_missing_and_an_unreadable_one_is_an_error() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_refuses_a_state_file_of_another_pair_or_none_at_all() {
+    let pair = migrated_sample().await;
+    let other = SimServer::start(sample_org::target(), Default::default())
+        .await
+        .expect("starts");
+    let elsewhere = common::settings(pair.dir.path(), &pair.source, &other, "");
+    match verify::verify(elsewhere).await {
+        Err(error @ verify::VerifyError::WrongPair { .. }) => {
+            assert!(
+                error.to_string().contains(other.url()),
+                "names the portal signed in to: {error}"
+            )
+        }
+        other => panic!(
+            "a state file of another migration must be refused, got {:?}",
+            other.map(|r| r.status)
+        ),
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let nothing = common::settings(empty.path(), &pair.source, &pair.target, "");
+    assert!(
+        matches!(
+            verify::verify(nothing).await,
+            Err(verify::VerifyError::Store(_))
+        ),
+        "no state file: nothing to verify"
+    );
+}
+
 async fn run_verify(config: &Path, json: bool) -> std::process::Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_portal-migrate"));
     command

@@ -11,6 +11,7 @@
 //! - [`work`]: the worker pool: claiming, retries with backoff, graceful shutdown.
 //! - [`clone`]: one module per task kind: look up what exists, create or adopt, record.
 //! - [`commands`]: `status`, `retry`, `plan` as functions returning printable values.
+//! - [`verify`]: compares the target with the source through the id map, object by object.
 //! - [`demo`]: two simulated portals and a full migration of the sample organisation.
 //! - [`sim`]: a portal simulator speaking the sharing REST API on loopback, with faults.
 //! - [`fixture`]: the JSON format the simulator loads and dumps.
@@ -31,4 +32,5 @@ pub mod secret;
 pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod verify;
 pub mod work;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use portal_migrate::settings::{LogFormat, Settings};
-use portal_migrate::{commands, demo, engine, logging, sim};
+use portal_migrate::{commands, demo, engine, logging, sim, verify};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,17 @@ enum Command {
     Status {
         #[arg(long)]
         config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the target with the source through the state file's id map: every user, group,
+    /// folder and item is equal, differs (fields listed), is missing, or could not be read.
+    /// Exit code 0 only when everything is equal, 1 otherwise, 2 when nothing could be compared.
+    /// Works during a run (reads the state file without the lock).
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print JSON instead of the text report.
         #[arg(long)]
         json: bool,
     },
@@ -147,6 +158,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Verify { config, json } => {
+            let settings = load(&config, log_format)?;
+            let report = verify::verify(settings).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Retry { config } => {
             let settings = load(&config, log_format)?;

@@ -167,7 +167,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{report}");
             }
-            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Retry { config } => {
             let settings = load(&config, log_format)?;

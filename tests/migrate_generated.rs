@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use portal_migrate::engine;
 use portal_migrate::fixture::{Fixture, ItemData};
 use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
-use portal_migrate::sim::{Faults, SimOptions, SimServer};
+use portal_migrate::sim::{SimOptions, SimServer};
 
 fn spec() -> GenerateSpec {
     "seed=11,users=14,groups=5,folders-per-user=2,items-per-folder=3,file-bytes=2048,big-folder-items=110,members-per-group=6,custom-roles=true,enterprise-users=2,admin-password=admin-pw-1,user-password=user-pw-1"
@@ -277,5 +277,10 @@ async fn generated_org_migrates_with_every_reference_rewritten() {
         })
         .collect();
     assert_eq!(got, want);
-    let _ = Faults::default();
+
+    // `verify` agrees, object by object.
+    let report = portal_migrate::verify::verify(settings)
+        .await
+        .expect("verify runs");
+    assert!(report.is_ok(), "{report}");
 }

@@ -123,20 +123,29 @@ async fn properties(
 }
 
 fn translate_access(ctx: &Context, access: &str) -> String {
-    match ctx.settings.groups.access_translation {
+    expected_access(
+        ctx.settings.groups.access_translation,
+        access,
+        ctx.source.info().is_online(),
+        ctx.target.info().is_online(),
+    )
+}
+
+/// The access a copied group gets: the source's, unless the notebook's translation was asked
+/// for explicitly (org → public on Enterprise, public → org from Enterprise to Online).
+pub(crate) fn expected_access(
+    translation: AccessTranslation,
+    access: &str,
+    source_online: bool,
+    target_online: bool,
+) -> String {
+    match translation {
         AccessTranslation::Keep => access.to_string(),
-        AccessTranslation::Notebook => {
-            if access == "org" && !ctx.target.info().is_online() {
-                "public".into()
-            } else if access == "public"
-                && ctx.target.info().is_online()
-                && !ctx.source.info().is_online()
-            {
-                "org".into()
-            } else {
-                access.to_string()
-            }
+        AccessTranslation::Notebook if access == "org" && !target_online => "public".into(),
+        AccessTranslation::Notebook if access == "public" && target_online && !source_online => {
+            "org".into()
         }
+        AccessTranslation::Notebook => access.to_string(),
     }
 }
 

@@ -64,6 +64,13 @@ const TEXT_TYPES: &[&str] = &[
     "Document Link",
 ];
 
+/// Whether an item's data is a file (copied byte for byte) rather than JSON or text (copied
+/// with its references rewritten).
+pub(crate) fn is_file_item(item: &Value) -> bool {
+    let item_type = text(item, "type").unwrap_or_default();
+    text(item, "name").is_some() && !TEXT_TYPES.contains(&item_type.as_str())
+}
+
 pub fn source_keyword(source_id: &str) -> String {
     format!("source-{source_id}")
 }
@@ -273,7 +280,7 @@ impl Content {
             params.push(("url", rewritten.text));
         }
 
-        let is_file = text(item, "name").is_some() && !TEXT_TYPES.contains(&item_type);
+        let is_file = is_file_item(item);
         let data = match ctx.source.item_data(source_id).await? {
             None => None,
             Some(download) if is_file => {

@@ -3,7 +3,7 @@
 //! strong random one, written to the credentials file (mode 0600) *before* the account is
 //! created, so a crash can never leave an account whose password nobody knows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use rand::Rng;
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{existing_outcome, mapped, target_username, text, TaskError, TaskKind};
 use crate::engine::Context;
-use crate::portal::NewUser;
+use crate::portal::{NewUser, Portal, PortalError};
 use crate::secret::Secret;
 use crate::settings::PasswordPolicy;
 use crate::store::Completion;
@@ -113,10 +113,13 @@ pub struct RoleDirectory {
 }
 
 impl RoleDirectory {
-    async fn load(ctx: &Context) -> Result<RoleDirectory, TaskError> {
+    pub(crate) async fn load(
+        source: &Portal,
+        target: &Portal,
+    ) -> Result<RoleDirectory, PortalError> {
         let (source, target) = tokio::try_join!(
-            ctx.source.paged("portals/self/roles", &[], "roles"),
-            ctx.target.paged("portals/self/roles", &[], "roles"),
+            source.paged("portals/self/roles", &[], "roles"),
+            target.paged("portals/self/roles", &[], "roles"),
         )?;
         let pairs = |roles: &[Value]| -> Vec<(String, String)> {
             roles
@@ -134,13 +137,24 @@ impl RoleDirectory {
     }
 }
 
+const BUILT_IN_ROLE_IDS: [&str; 2] = ["iAAAAAAAAAAAAAAA", "iBBBBBBBBBBBBBBB"];
+
+/// The role id of a user with a custom role, or `None` for built-in roles (which are the
+/// same in every portal and need no directory).
+pub(crate) fn custom_role_id(user: &Value) -> Option<String> {
+    text(user, "roleId").filter(|id| !id.is_empty() && !BUILT_IN_ROLE_IDS.contains(&id.as_str()))
+}
+
 /// The role to give the copy. Built-in roles and the built-in Viewer / Data Editor ids are
 /// the same everywhere; a custom role's id is not, so it is mapped by its name (or by
 /// `users.role_map`, keyed by source role id or name). A custom role the target lacks is an
-/// error for this user, never a silent promotion or demotion.
-async fn target_role(ctx: &Context, source: &Value) -> Result<String, TaskError> {
-    const BUILT_IN_IDS: [&str; 2] = ["iAAAAAAAAAAAAAAA", "iBBBBBBBBBBBBBBB"];
-    let map = &ctx.settings.users.role_map;
+/// error for this user, never a silent promotion or demotion. `roles` is needed only when
+/// [`custom_role_id`] is `Some`.
+pub(crate) fn expected_role(
+    map: &BTreeMap<String, String>,
+    source: &Value,
+    roles: Option<&RoleDirectory>,
+) -> Result<String, String> {
     let base = text(source, "role").unwrap_or_else(|| "org_user".into());
     let Some(role_id) = text(source, "roleId").filter(|id| !id.is_empty()) else {
         return Ok(map.get(&base).cloned().unwrap_or(base));
@@ -148,26 +162,35 @@ async fn target_role(ctx: &Context, source: &Value) -> Result<String, TaskError>
     if let Some(mapped) = map.get(&role_id) {
         return Ok(mapped.clone());
     }
-    if BUILT_IN_IDS.contains(&role_id.as_str()) {
+    if BUILT_IN_ROLE_IDS.contains(&role_id.as_str()) {
         return Ok(role_id);
     }
-    let roles = ctx
-        .roles
-        .get_or_try_init(|| RoleDirectory::load(ctx))
-        .await?;
-    let Some(name) = roles.source_names.get(&role_id) else {
-        return Err(TaskError::Permanent(format!(
-            "the user's custom role id {role_id} is not among the source portal's roles; map it with users.role_map"
-        )));
-    };
+    let name = roles
+        .and_then(|roles| roles.source_names.get(&role_id))
+        .ok_or_else(|| {
+            format!("the user's custom role id {role_id} is not among the source portal's roles; map it with users.role_map")
+        })?;
     if let Some(mapped) = map.get(name) {
         return Ok(mapped.clone());
     }
-    roles.target_ids.get(&name.to_lowercase()).cloned().ok_or_else(|| {
-        TaskError::Permanent(format!(
-            "custom role '{name}' does not exist in the target portal; create a role of that name there or map it with users.role_map, then run `portal-migrate retry`"
-        ))
-    })
+    roles
+        .and_then(|roles| roles.target_ids.get(&name.to_lowercase()))
+        .cloned()
+        .ok_or_else(|| {
+            format!("custom role '{name}' does not exist in the target portal; create a role of that name there or map it with users.role_map, then run `portal-migrate retry`")
+        })
+}
+
+async fn target_role(ctx: &Context, source: &Value) -> Result<String, TaskError> {
+    let roles = match custom_role_id(source) {
+        Some(_) => Some(
+            ctx.roles
+                .get_or_try_init(|| RoleDirectory::load(&ctx.source, &ctx.target))
+                .await?,
+        ),
+        None => None,
+    };
+    expected_role(&ctx.settings.users.role_map, source, roles).map_err(TaskError::Permanent)
 }
 
 /// Profile fields createUser/invite does not take. Idempotent: safe to repeat after a crash.

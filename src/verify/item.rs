@@ -16,50 +16,6 @@ use crate::clone::text;
 use crate::plan::{referenced_ids, RELATIONSHIP_TYPES};
 use crate::portal::{Direction, Download, Portal, PortalError};
 
-/// Item types whose `/data` the migration sends as text, rewriting the references in it. This
-/// is `clone::item`'s list (private there): both must name the same types, or `verify` would
-/// hash JSON that the migration rewrote.
-const TEXT_TYPES: &[&str] = &[
-    "Web Map",
-    "Web Scene",
-    "Web Mapping Application",
-    "Dashboard",
-    "Operation View",
-    "Feature Collection",
-    "Feature Collection Template",
-    "Workforce Project",
-    "Hub Site Application",
-    "Hub Page",
-    "Hub Initiative",
-    "Insights Model",
-    "Insights Page",
-    "Insights Workbook",
-    "Insights Theme",
-    "Mobile Application",
-    "Symbol Set",
-    "Color Set",
-    "Content Category Set",
-    "Windows Viewer Configuration",
-    "StoryMap",
-    "Web Experience",
-    "Solution",
-    "Data Pipeline",
-    "Style",
-    "QuickCapture Project",
-    "Feature Service",
-    "Map Service",
-    "Image Service",
-    "Vector Tile Service",
-    "Scene Service",
-    "WMS",
-    "WFS",
-    "WMTS",
-    "Geoprocessing Service",
-    "Geocoding Service",
-    "Application",
-    "Document Link",
-];
-
 /// Per-type relationship queries in flight at once for one item, as discovery does.
 const RELATIONSHIP_QUERIES_AT_ONCE: usize = 8;
 
@@ -288,8 +244,7 @@ async fn compare_data(
     source_id: &str,
     target_id: &str,
 ) -> Result<DataComparison, PortalError> {
-    let item_type = text(source, "type").unwrap_or_default();
-    let is_file = text(source, "name").is_some() && !TEXT_TYPES.contains(&item_type.as_str());
+    let is_file = crate::clone::item::is_file_item(source);
     let (source_data, target_data) =
         tokio::try_join!(v.source.item_data(source_id), v.target.item_data(target_id))?;
     if is_file {

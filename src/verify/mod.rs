@@ -83,11 +83,13 @@ pub async fn verify(settings: Settings) -> Result<VerifyReport, VerifyError> {
 
     let concurrency = settings.workers.count.max(1);
     let (jobs, mut results, skipped) = plan(&loaded);
+    let roles = crate::clone::user::RoleDirectory::load(&source, &target).await?;
     let verifier = Arc::new(Verifier {
         settings: Arc::new(settings),
         source,
         target,
         maps: loaded.maps,
+        roles,
         source_folders: Cache::default(),
         target_folders: Cache::default(),
         target_users: Cache::default(),
@@ -229,6 +231,8 @@ pub(crate) struct Verifier {
     pub source: Portal,
     pub target: Portal,
     pub maps: Maps,
+    /// Custom roles of both portals, to expect the role the migration gives.
+    pub roles: crate::clone::user::RoleDirectory,
     source_folders: Cache<Arc<Vec<(String, String)>>>,
     target_folders: Cache<Arc<Vec<(String, String)>>>,
     target_users: Cache<bool>,

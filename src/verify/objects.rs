@@ -9,7 +9,6 @@ use super::{configured_username, Compared, Verifier};
 use crate::clone::folder::FolderTask;
 use crate::clone::text;
 use crate::portal::{GroupMembers, PortalError};
-use crate::settings::{AccessTranslation, Settings};
 
 pub(super) fn read_error(error: PortalError) -> String {
     error.to_string()
@@ -70,18 +69,16 @@ pub(super) async fn user(
         "arcgis",
     );
 
-    let expected_role = expected_role(&v.settings, &source);
-    let found_role = if is_built_in_role(&expected_role) {
-        text(&target, "role")
-    } else {
-        text(&target, "roleId").or_else(|| text(&target, "role"))
+    // The same rule the migration applies (custom roles mapped by name).
+    let expected_role =
+        crate::clone::user::expected_role(&v.settings.users.role_map, &source, Some(&v.roles))
+            .unwrap_or_else(|problem| format!("(none: {problem})"));
+    let found_role = match text(&target, "roleId").filter(|id| !id.is_empty()) {
+        Some(role_id) => role_id,
+        None => text(&target, "role").unwrap_or_else(|| "(none)".into()),
     };
-    if found_role.as_deref() != Some(expected_role.as_str()) {
-        diffs.push(
-            "role",
-            expected_role,
-            found_role.unwrap_or_else(|| "(none)".into()),
-        );
+    if found_role != expected_role {
+        diffs.push("role", expected_role, found_role);
     }
     // Without a source license type the target assigns its default: nothing to compare.
     if let Some(license) = text(&source, "userLicenseTypeId") {
@@ -122,22 +119,6 @@ async fn user_thumbnail(
     };
     let portal = if source { &v.source } else { &v.target };
     digest_stream(portal.user_thumbnail(username, &name).await?).await
-}
-
-/// The role the migration gives a user (the rule of `clone::user`): a mapped custom role id,
-/// else the mapped or unchanged base role; never more than the base role.
-fn expected_role(settings: &Settings, source: &Value) -> String {
-    let map = &settings.users.role_map;
-    let base = text(source, "role").unwrap_or_else(|| "org_user".into());
-    if let Some(mapped) = text(source, "roleId").and_then(|id| map.get(&id)) {
-        return mapped.clone();
-    }
-    map.get(&base).cloned().unwrap_or(base)
-}
-
-/// Built-in roles are reported in `role`; custom roles only by their id in `roleId`.
-fn is_built_in_role(role: &str) -> bool {
-    matches!(role, "org_admin" | "org_publisher" | "org_user") || role.starts_with("account_")
 }
 
 pub(super) async fn group(
@@ -307,23 +288,13 @@ async fn reachable(
     Ok(kept)
 }
 
-/// The access the migration gives a group (the rule of `clone::group`): as in the source,
-/// unless the notebook's translation was asked for.
 fn translate_access(v: &Verifier, access: &str) -> String {
-    match v.settings.groups.access_translation {
-        AccessTranslation::Keep => access.to_string(),
-        AccessTranslation::Notebook => {
-            let (source_online, target_online) =
-                (v.source.info().is_online(), v.target.info().is_online());
-            if access == "org" && !target_online {
-                "public".into()
-            } else if access == "public" && target_online && !source_online {
-                "org".into()
-            } else {
-                access.to_string()
-            }
-        }
-    }
+    crate::clone::group::expected_access(
+        v.settings.groups.access_translation,
+        access,
+        v.source.info().is_online(),
+        v.target.info().is_online(),
+    )
 }
 
 pub(super) async fn folder(

@@ -21,6 +21,8 @@ pub struct Status {
     pub target: Option<String>,
     pub progress: Vec<ProgressRow>,
     pub failures: Vec<FailureRow>,
+    /// The pause switch is set (`portal-migrate pause`): a running daemon claims nothing.
+    pub paused: bool,
 }
 
 impl Status {
@@ -51,6 +53,7 @@ pub fn status(state_path: &Path) -> Result<Status, StoreError> {
         target: pair.as_ref().map(|(_, t)| format!("{} ({})", t.url, t.name)),
         progress: store.progress()?,
         failures: store.failures()?,
+        paused: store.control(crate::work::PAUSED_KEY)?.is_some(),
     })
 }
 
@@ -61,6 +64,9 @@ impl fmt::Display for Status {
         writeln!(f, "state file: {}", self.state_file)?;
         if let (Some(source), Some(target)) = (&self.source, &self.target) {
             writeln!(f, "migration:  {source} → {target}")?;
+        }
+        if self.paused {
+            writeln!(f, "paused:     yes — no new tasks are claimed; `portal-migrate resume` continues")?;
         }
         writeln!(f)?;
         write!(f, "{:<16}", "kind")?;

@@ -157,6 +157,7 @@ impl Snapshot {
                             .map(|(_, p)| format!("{} ({})", p.url, p.name)),
                         progress: s.progress()?,
                         failures,
+                        paused: super::is_paused(s)?,
                     },
                     failures_total,
                     sync: super::SyncRecord::read(s)?,

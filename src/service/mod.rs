@@ -26,6 +26,7 @@ use crate::settings::Settings;
 use crate::store::{now_ms, Store, StoreError};
 use crate::work::{self, PoolControls, PoolStats, Summary, PAUSED_KEY};
 
+pub use page::escape;
 pub use sync::SyncRecord;
 
 /// How `run` behaves beyond what the settings say.

@@ -189,7 +189,8 @@ fn duration(d: Duration) -> String {
     }
 }
 
-pub(crate) fn escape(text: &str) -> String {
+/// Text made safe to put in HTML (element content or a quoted attribute).
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

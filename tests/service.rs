@@ -27,6 +27,7 @@ struct Daemon {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<Summary, RunError>>,
     state_path: PathBuf,
+    reload: tokio::sync::mpsc::UnboundedSender<Settings>,
 }
 
 impl Daemon {
@@ -34,11 +35,12 @@ impl Daemon {
         let state_path = settings.state.path.clone();
         let (listening, bound) = oneshot::channel();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
         let options = ServiceOptions {
             once,
             endpoints: true,
             on_listening: Some(listening),
-            reload: None,
+            reload: Some(reloads),
         };
         let task = tokio::spawn(service::run(
             settings,
@@ -56,6 +58,7 @@ impl Daemon {
             stop: Some(stop),
             task,
             state_path,
+            reload,
         }
     }
 
@@ -287,6 +290,15 @@ async fn a_sync_round_carries_exactly_the_new_and_modified_items() {
     let summary = daemon.stop().await;
     assert!(summary.interrupted, "stopped by its shutdown future");
     assert_eq!(summary.failed, 0);
+
+    // The report counts the first migration and the sync round.
+    let report = portal_migrate::report::build(&dir.path().join("state.db")).unwrap();
+    let items = report.kind("item").expect("items in the report");
+    assert_eq!(
+        (items.total, items.created, items.updated, items.failed),
+        (51, 50, 1, 0)
+    );
+    assert_eq!(report.kind("user").map(|k| k.created), Some(11));
 }
 
 /// `name{labels} value` lines of a Prometheus text body.
@@ -368,6 +380,24 @@ async fn metrics_agree_with_the_state_file_and_probes_answer() {
             > metrics["portal_migrate_last_sync_timestamp_seconds"]
     );
     assert_eq!(metrics["portal_migrate_paused"], 0.0);
+
+    // A reload (SIGHUP in the binary) changes the worker count without a restart.
+    assert_eq!(metrics["portal_migrate_workers"], 8.0);
+    let mut reloaded = service_settings(dir.path(), &source, &target, 3600);
+    reloaded.workers.count = 3;
+    daemon.reload.send(reloaded).unwrap();
+    let started = Instant::now();
+    loop {
+        let (_, text) = daemon.get("/metrics").await;
+        if samples(&text)["portal_migrate_workers"] == 3.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the reload was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     daemon.stop().await;
 }
 
@@ -501,4 +531,62 @@ async fn while_paused_nothing_is_claimed_and_resume_completes_the_migration() {
     // A second run --once on the finished state is still a no-op.
     let again = engine::run(settings, std::future::pending()).await.unwrap();
     assert_eq!(again.completed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_deleted_in_the_source_is_deleted_in_the_target_when_asked() {
+    let (source, target) = common::sample_pair(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[sync]\ninterval_secs = 1\npropagate_deletes = true\n\n[service]\nlisten = \"127.0.0.1:0\"\n";
+    let daemon = Daemon::start(common::settings(dir.path(), &source, &target, extra), false).await;
+    daemon.wait_for_round(0, Duration::from_secs(30)).await;
+    let ids = common::assert_faithful_sample_clone(&target.snapshot());
+
+    // An item nothing else points at: no relationship, not referenced by a web map.
+    let fixture = source.snapshot();
+    let doomed = fixture
+        .items
+        .iter()
+        .find(|item| {
+            item.item_type == "CSV"
+                && !fixture
+                    .relationships
+                    .iter()
+                    .any(|r| r.origin == item.id || r.destination == item.id)
+        })
+        .expect("a CSV item without relationships")
+        .clone();
+    let owner = fixture
+        .users
+        .iter()
+        .find(|u| u.username == doomed.owner)
+        .unwrap();
+    let as_owner = sign_in_as(&source, &owner.username, &owner.password).await;
+    as_owner
+        .delete_item(&owner.username, &doomed.id)
+        .await
+        .expect("the owner deletes the item");
+
+    let current = daemon.sync_record().round;
+    daemon
+        .wait_for_round(current + 1, Duration::from_secs(30))
+        .await;
+    let after = target.snapshot();
+    assert_eq!(after.items.len(), 48, "the copy is gone and nothing else");
+    assert!(after.items.iter().all(|i| i.id != ids[&doomed.id]));
+
+    let store = Store::open_readonly(&daemon.state_path).unwrap();
+    let deletions = store.tasks_of_kind("delete_item").unwrap();
+    assert_eq!(deletions.len(), 1);
+    assert_eq!(deletions[0].outcome.as_deref(), Some("deleted"));
+    let deleted = store.facts("deleted").unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].subject, doomed.id);
+    drop(store);
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(
+        metrics.contains("portal_migrate_deleted_in_source{kind=\"item\"} 1\n"),
+        "{metrics}"
+    );
+    daemon.stop().await;
 }

@@ -23,12 +23,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The status page lists at most this many failures (the `failures` view has them all).
 const PAGE_FAILURES: usize = 20;
 
-/// Binds `addr` and serves until `stop` is cancelled; returns the bound address.
+/// Binds `addr` and serves until `stop` is cancelled; returns the bound address and the
+/// server's task (which holds the state, and so the state file, until it ends).
 pub(super) async fn serve(
     addr: SocketAddr,
     state: Arc<ServiceState>,
     stop: CancellationToken,
-) -> Result<SocketAddr, ServiceError> {
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServiceError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServiceError::Bind { addr, source })?;
@@ -41,7 +42,7 @@ pub(super) async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(state);
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
@@ -49,7 +50,7 @@ pub(super) async fn serve(
             tracing::error!(%error, "the HTTP endpoints stopped");
         }
     });
-    Ok(bound)
+    Ok((bound, server))
 }
 
 async fn healthz() -> &'static str {

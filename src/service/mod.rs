@@ -138,10 +138,11 @@ pub async fn run(
     // The endpoints outlive the pool's shutdown a little, so a probe during the grace period
     // still gets an answer; they stop when `run` returns.
     let endpoints_stop = CancellationToken::new();
-    let _stop_endpoints_on_return = endpoints_stop.clone().drop_guard();
+    let mut helpers = Vec::new();
     if let (true, Some(addr)) = (options.endpoints, ctx.settings.service.listen) {
         match http::serve(addr, state.clone(), endpoints_stop.clone()).await {
-            Ok(bound) => {
+            Ok((bound, server)) => {
+                helpers.push(server);
                 tracing::info!(%bound, "serving /healthz, /readyz, /metrics and the status page");
                 if let Some(tell) = options.on_listening {
                     let _ = tell.send(bound);
@@ -154,7 +155,8 @@ pub async fn run(
         }
     }
     if let Some(reloads) = options.reload {
-        tokio::spawn(apply_reloads(reloads, ctx.clone(), controls.clone()));
+        let reloader = tokio::spawn(apply_reloads(reloads, ctx.clone(), controls.clone()));
+        helpers.push(reloader);
     }
 
     let result = sync_loop(&ctx, &state, interval, &stop).await;
@@ -165,7 +167,16 @@ pub async fn run(
         Err(_) => "stopped by a fatal error",
     };
     let run_id = ctx.run_id;
-    ctx.store.call(move |s| s.end_run(run_id, outcome)).await?;
+    let ended = ctx.store.call(move |s| s.end_run(run_id, outcome)).await;
+    // Every clone of the context must be gone when `run` returns: the state file's lock goes
+    // with the last one, and a caller may start another run at once.
+    endpoints_stop.cancel();
+    for helper in helpers {
+        helper.abort();
+        let _ = helper.await;
+    }
+    drop((state, ctx));
+    ended?;
     result
 }
 

@@ -21,6 +21,8 @@ pub struct Status {
     pub target: Option<String>,
     pub progress: Vec<ProgressRow>,
     pub failures: Vec<FailureRow>,
+    /// The pause switch is set (`portal-migrate pause`): a running daemon claims nothing.
+    pub paused: bool,
 }
 
 impl Status {
@@ -55,6 +57,7 @@ pub fn status(state_path: &Path) -> Result<Status, StoreError> {
             .map(|(_, t)| format!("{} ({})", t.url, t.name)),
         progress: store.progress()?,
         failures: store.failures()?,
+        paused: store.control(crate::work::PAUSED_KEY)?.is_some(),
     })
 }
 
@@ -65,6 +68,12 @@ impl fmt::Display for Status {
         writeln!(f, "state file: {}", self.state_file)?;
         if let (Some(source), Some(target)) = (&self.source, &self.target) {
             writeln!(f, "migration:  {source} → {target}")?;
+        }
+        if self.paused {
+            writeln!(
+                f,
+                "paused:     yes — no new tasks are claimed; `portal-migrate resume` continues"
+            )?;
         }
         writeln!(f)?;
         write!(f, "{:<16}", "kind")?;

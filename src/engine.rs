@@ -9,7 +9,7 @@ use crate::class::{Classify, ErrorClass};
 use crate::portal::{Portal, PortalError, PortalSpec, UploadTuning};
 use crate::settings::{PortalSettings, Settings};
 use crate::store::{OpenOptions, PortalIdentity, Store, StoreError, Synchronous};
-use crate::work::{self, Summary};
+use crate::work::Summary;
 
 /// Everything a task needs. Cheap to clone (all shared).
 #[derive(Clone)]
@@ -151,30 +151,17 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
     })
 }
 
-/// `portal-migrate run`: plan when the state is new, then work until the queue drains (or
-/// `shutdown` resolves). Safe to call again at any time: planning is idempotent and the queue
-/// resumes where it stopped.
+/// `portal-migrate run --once` as a library call: plan when the state is new, then work until
+/// the queue drains (or `shutdown` resolves). Safe to call again at any time: planning is
+/// idempotent and the queue resumes where it stopped. The long-running mode, with sync
+/// rounds and HTTP endpoints, is [`crate::service::run`].
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, RunError> {
-    let ctx = connect(settings, "run").await?;
-    let recovered = ctx.store.call(|s| s.recover_abandoned()).await?;
-    if recovered > 0 {
-        tracing::info!(
-            recovered,
-            "picked up tasks left running by a process that did not finish"
-        );
-    }
-    crate::plan::enqueue_discovery(&ctx).await?;
-    let summary = work::drain(&ctx, shutdown).await;
-    let outcome = match &summary {
-        Ok(s) if s.interrupted => "interrupted",
-        Ok(s) if s.failed > 0 => "finished with failures",
-        Ok(_) => "finished",
-        Err(_) => "stopped by a fatal error",
+    let once = crate::service::ServiceOptions {
+        once: true,
+        ..crate::service::ServiceOptions::default()
     };
-    let run_id = ctx.run_id;
-    ctx.store.call(move |s| s.end_run(run_id, outcome)).await?;
-    summary
+    crate::service::run(settings, shutdown, once).await
 }

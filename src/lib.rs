@@ -11,7 +11,9 @@
 //! - [`work`]: the worker pool: claiming, retries with backoff, graceful shutdown.
 //! - [`clone`]: one module per task kind: look up what exists, create or adopt, record.
 //! - [`commands`]: `status`, `retry`, `plan` as functions returning printable values.
+//! - [`service`]: the long-running mode: sync rounds, HTTP endpoints, pause, reload.
 //! - [`verify`]: compares the target with the source through the id map, object by object.
+//! - [`report`]: what a migration did, per kind, as Markdown, JSON or HTML.
 //! - [`demo`]: two simulated portals and a full migration of the sample organisation.
 //! - [`sim`]: a portal simulator speaking the sharing REST API on loopback, with faults.
 //! - [`fixture`]: the JSON format the simulator loads and dumps.
@@ -28,7 +30,9 @@ pub mod fixture;
 pub mod logging;
 pub mod plan;
 pub mod portal;
+pub mod report;
 pub mod secret;
+pub mod service;
 pub mod settings;
 pub mod sim;
 pub mod store;

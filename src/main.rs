@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use portal_migrate::report::{self, ReportFormat};
 use portal_migrate::settings::{LogFormat, Settings};
-use portal_migrate::{commands, demo, engine, logging, sim, verify};
+use portal_migrate::{commands, demo, logging, service, sim, verify};
 
 #[derive(Parser)]
 #[command(
@@ -34,8 +35,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Migrate: plan if the state file is new, then work until the queue drains. Safe to
-    /// rerun and to kill at any moment; it carries on where it stopped.
+    /// Migrate: plan if the state file is new, then work until the queue drains; with
+    /// sync.interval_secs set, stay up and copy what changes in the source every interval.
+    /// Safe to rerun and to kill at any moment; it carries on where it stopped. SIGTERM or
+    /// SIGINT stops it gracefully (a second one at once), SIGHUP reloads worker count and
+    /// rate limits.
     Run {
         #[arg(long)]
         config: PathBuf,
@@ -50,6 +54,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put failed and blocked tasks back in the queue with a fresh retry budget.
+    Retry {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Stop claiming new tasks (a running `run` notices within a second; tasks in flight
+    /// finish). Kept in the state file until `resume`.
+    Pause {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Claim tasks again after `pause`.
+    Resume {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// What the migration did per kind (created, adopted, updated, skipped, failed), with
+    /// durations, retries and references left pointing at the source. Works during a run.
+    Report {
+        #[arg(long)]
+        config: PathBuf,
+        /// md, json or html.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
     /// Compare the target with the source through the state file's id map: every user, group,
     /// folder and item is equal, differs (fields listed), is missing, or could not be read.
     /// Exit code 0 only when everything is equal, 1 otherwise, 2 when nothing could be compared.
@@ -60,11 +89,6 @@ enum Command {
         /// Print JSON instead of the text report.
         #[arg(long)]
         json: bool,
-    },
-    /// Put failed and blocked tasks back in the queue with a fresh retry budget.
-    Retry {
-        #[arg(long)]
-        config: PathBuf,
     },
     /// Serve a simulated portal on loopback (prints its URL as the first line).
     Sim(sim::cli::SimArgs),
@@ -124,9 +148,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config, once: _ } => {
+        Command::Run { config, once } => {
             let settings = load(&config, log_format)?;
-            let summary = engine::run(settings, shutdown_signal()).await?;
+            let options = service::ServiceOptions {
+                once,
+                endpoints: true,
+                on_listening: None,
+                reload: Some(reload_on_sighup(config.clone())),
+            };
+            let summary = service::run(settings, graceful_then_forced(), options).await?;
             eprintln!(
                 "{} tasks done, {} retried, {} failed, {} blocked{}",
                 summary.completed,
@@ -159,6 +189,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Retry { config } => {
+            let settings = load(&config, log_format)?;
+            let revived = commands::retry(&settings)?;
+            println!("{revived} failed or blocked tasks queued again; run `portal-migrate run` to process them");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pause { config } => {
+            let settings = Settings::load_for_inspection(&config)?;
+            service::set_paused(&settings.state.path, true)?;
+            println!("paused: no new tasks are claimed (a running `run` notices within a second; tasks in flight finish); `portal-migrate resume` continues");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { config } => {
+            let settings = Settings::load_for_inspection(&config)?;
+            service::set_paused(&settings.state.path, false)?;
+            println!("resumed: tasks are claimed again");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { config, format } => {
+            let Some(format) = ReportFormat::parse(&format) else {
+                anyhow::bail!("--format: '{format}' is not a report format (md, json or html)");
+            };
+            let settings = Settings::load_for_inspection(&config)?;
+            let report = report::build(&settings.state.path)?;
+            print!("{}", report.render(format)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { config, json } => {
             let settings = load(&config, log_format)?;
             let report = verify::verify(settings).await?;
@@ -172,12 +229,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
-        }
-        Command::Retry { config } => {
-            let settings = load(&config, log_format)?;
-            let revived = commands::retry(&settings)?;
-            println!("{revived} failed or blocked tasks queued again; run `portal-migrate run` to process them");
-            Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => {
             logging::init(LogFormat::Human, "warn")?;
@@ -210,6 +261,56 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
     }
+}
+
+/// Resolves on the first SIGINT or SIGTERM (the pool then stops claiming and lets tasks in
+/// flight finish); a second one exits at once. The state file stays consistent either way:
+/// every change is an SQLite transaction, and tasks left running are picked up at the next
+/// start.
+async fn graceful_then_forced() {
+    shutdown_signal().await;
+    tracing::warn!(
+        "stopping: no new tasks; waiting for those in flight (signal again to exit at once)"
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!(
+            "second signal: exiting at once; unfinished tasks are picked up at the next start"
+        );
+        std::process::exit(130);
+    });
+}
+
+/// Each SIGHUP re-reads the config file and hands the settings to the running service; a file
+/// that no longer loads is reported and the current settings are kept.
+fn reload_on_sighup(config: PathBuf) -> tokio::sync::mpsc::UnboundedReceiver<Settings> {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        match Settings::load(&config) {
+                            Ok(settings) => {
+                                if sender.send(settings).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(error) => tracing::error!("SIGHUP: keeping the current settings, the config file does not load: {error}"),
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!("cannot listen for SIGHUP ({error}); reloading is unavailable")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop((config, sender));
+    receiver
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -14,6 +14,9 @@ use crate::store::Completion;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct GroupTask {
     pub group: Value,
+    /// Set on the update tasks a sync enqueues for a group modified in the source.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_update: bool,
 }
 
 pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError> {
@@ -22,6 +25,23 @@ pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError>
     let source = ctx.source.group(&source_id).await?.unwrap_or(job.group);
     let title = text(&source, "title").unwrap_or_default();
     let intent = super::intent_key(TaskKind::Group, &source_id);
+
+    if job.force_update {
+        let mapped_copy = {
+            let id = source_id.clone();
+            ctx.store
+                .call(move |s| s.target_id(TaskKind::Group.as_str(), &id))
+                .await?
+        };
+        // By the id map, not the title: a renamed group is still the same group.
+        if let Some(target_id) = mapped_copy {
+            let (params, thumbnail) = properties(ctx, &source, &source_id).await?;
+            ctx.target
+                .update_group(&target_id, &params, thumbnail)
+                .await?;
+            return Ok(mapped(TaskKind::Group, &source_id, &target_id, "updated"));
+        }
+    }
 
     if let Some(existing) = find_by_title(ctx, &title).await? {
         let target_id = text(&existing, "id").unwrap_or_default();

@@ -19,6 +19,10 @@ pub struct ItemTask {
     pub item: Value,
     pub folder_id: Option<String>,
     pub folder_title: Option<String>,
+    /// Set on the update tasks a sync enqueues for an item modified in the source: overwrite
+    /// the mapped copy whatever the `existing` policy says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_update: bool,
 }
 
 /// Types whose `/data` is JSON or text sent back as `text`; everything else with a file name
@@ -91,6 +95,34 @@ pub async fn run(
         None => None,
     };
     let intent = super::intent_key(TaskKind::Item, &source_id);
+
+    if job.force_update {
+        let mapped_copy = {
+            let id = source_id.clone();
+            ctx.store
+                .call(move |s| s.target_id(TaskKind::Item.as_str(), &id))
+                .await?
+        };
+        // By the id map, not the folder listing: the item may have moved folders since.
+        if let Some(target_id) = mapped_copy {
+            let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
+            let note = content.note();
+            ctx.target
+                .update_item(
+                    &owner,
+                    &target_id,
+                    &content.params,
+                    content.data,
+                    content.thumbnail,
+                    content.metadata,
+                )
+                .await?;
+            finish(ctx, item, &source_id, &owner, &target_id).await?;
+            let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "updated");
+            completion.note = note;
+            return Ok(completion);
+        }
+    }
 
     if let Some(existing) = find_copy(ctx, &owner, folder.as_deref(), &source_id).await? {
         let target_id = text(&existing, "id").unwrap_or_default();

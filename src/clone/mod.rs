@@ -35,10 +35,12 @@ pub enum TaskKind {
     Membership,
     Share,
     Relationship,
+    /// A sync found the item deleted in the source and `sync.propagate_deletes` is on.
+    DeleteItem,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 11] = [
+    pub const ALL: [TaskKind; 12] = [
         TaskKind::Discover,
         TaskKind::DiscoverUser,
         TaskKind::DiscoverGroup,
@@ -50,6 +52,7 @@ impl TaskKind {
         TaskKind::Membership,
         TaskKind::Share,
         TaskKind::Relationship,
+        TaskKind::DeleteItem,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl TaskKind {
             TaskKind::Membership => "membership",
             TaskKind::Share => "share",
             TaskKind::Relationship => "relationship",
+            TaskKind::DeleteItem => "delete_item",
         }
     }
 
@@ -86,14 +90,20 @@ impl TaskKind {
             TaskKind::Membership => 50,
             TaskKind::Share => 60,
             TaskKind::Relationship => 70,
+            TaskKind::DeleteItem => 80,
         }
     }
 
-    /// The id map's kind for objects of this task kind.
+    /// The id map's kind for objects of this task kind. A deletion copies nothing, so it is
+    /// not one (and never appears in a fresh `plan`).
     pub fn is_object(self) -> bool {
         !matches!(
             self,
-            TaskKind::Discover | TaskKind::DiscoverUser | TaskKind::DiscoverGroup | TaskKind::Link
+            TaskKind::Discover
+                | TaskKind::DiscoverUser
+                | TaskKind::DiscoverGroup
+                | TaskKind::Link
+                | TaskKind::DeleteItem
         )
     }
 }
@@ -139,10 +149,10 @@ pub async fn execute(ctx: &Context, task: &ClaimedTask) -> Result<Completion, Ta
         )));
     };
     match kind {
-        TaskKind::Discover => crate::plan::discover_org(ctx).await,
+        TaskKind::Discover => crate::plan::discover_org(ctx, payload(task)?).await,
         TaskKind::DiscoverUser => crate::plan::discover_user(ctx, payload(task)?).await,
         TaskKind::DiscoverGroup => crate::plan::discover_group(ctx, payload(task)?).await,
-        TaskKind::Link => crate::plan::link(ctx).await,
+        TaskKind::Link => crate::plan::link(ctx, payload(task)?).await,
         TaskKind::User => user::run(ctx, payload(task)?).await,
         TaskKind::Group => group::run(ctx, payload(task)?).await,
         TaskKind::Folder => folder::run(ctx, payload(task)?).await,
@@ -150,6 +160,7 @@ pub async fn execute(ctx: &Context, task: &ClaimedTask) -> Result<Completion, Ta
         TaskKind::Membership => membership::run(ctx, payload(task)?).await,
         TaskKind::Share => share::run(ctx, payload(task)?).await,
         TaskKind::Relationship => relationship::run(ctx, payload(task)?).await,
+        TaskKind::DeleteItem => crate::service::sync::delete_item(ctx, payload(task)?).await,
     }
 }
 

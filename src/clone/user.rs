@@ -20,6 +20,9 @@ use crate::store::Completion;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UserTask {
     pub user: Value,
+    /// Set on the update tasks a sync enqueues for a user modified in the source.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_update: bool,
 }
 
 pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> {
@@ -31,6 +34,15 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
     let intent = super::intent_key(TaskKind::User, &source_username);
 
     if ctx.target.user(&username).await?.is_some() {
+        if job.force_update {
+            apply_properties(ctx, &source, &source_username, &username).await?;
+            return Ok(mapped(
+                TaskKind::User,
+                &source_username,
+                &username,
+                "updated",
+            ));
+        }
         if !super::has_intent(ctx, &intent).await? {
             let what = format!("user {username}");
             if let Some(done) = existing_outcome(

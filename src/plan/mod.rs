@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::clone::{self, text, TaskError, TaskKind};
 use crate::engine::Context;
 use crate::portal::Direction;
+use crate::service::sync;
 use crate::store::{Completion, Fact, NewTask, TaskKey};
 
 pub use filter::Filters;
@@ -91,36 +92,92 @@ pub(crate) fn task(
 /// Puts the root discovery task in the queue; a no-op when it is already there (the queue is
 /// unique per kind and source key), which is what makes `run` safe to repeat.
 pub async fn enqueue_discovery(ctx: &Context) -> Result<(), crate::store::StoreError> {
+    enqueue_round(ctx, 0).await.map(|_| ())
+}
+
+/// Puts the root discovery task of sync round `round` in the queue (round 0 is the first
+/// migration). Each round has its own discovery keys, so re-discovering is new work while
+/// repeating a round is a no-op. Returns whether the task was new.
+pub async fn enqueue_round(ctx: &Context, round: u64) -> Result<bool, crate::store::StoreError> {
+    let what = if round == 0 {
+        format!("discover the source portal {}", ctx.source.url())
+    } else {
+        format!(
+            "sync round {round}: discover what changed in the source portal {}",
+            ctx.source.url()
+        )
+    };
     let root = task(
         ctx,
         TaskKind::Discover,
-        ROOT_KEY,
-        format!("discover the source portal {}", ctx.source.url()),
-        json!({}),
+        round_key(ROOT_KEY, round),
+        what,
+        serde_json::to_value(Round { round }).unwrap_or_default(),
         vec![],
     );
     ctx.store
-        .call(move |s| s.enqueue(&[root]).map(|_| ()))
+        .call(move |s| s.enqueue(&[root]).map(|new| new > 0))
         .await
+}
+
+/// Which sync round a discovery task belongs to; absent (older state files) means 0.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct Round {
+    #[serde(default, skip_serializing_if = "is_first_round")]
+    pub round: u64,
+}
+
+fn is_first_round(round: &u64) -> bool {
+    *round == 0
+}
+
+/// `base` for round 0 (the keys of the first migration), `base@round` after.
+pub fn round_key(base: &str, round: u64) -> String {
+    if round == 0 {
+        base.to_string()
+    } else {
+        format!("{base}@{round}")
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DiscoverUser {
     pub username: String,
+    #[serde(default, skip_serializing_if = "is_first_round")]
+    pub round: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DiscoverGroup {
     pub group_id: String,
     pub owner: String,
+    #[serde(default, skip_serializing_if = "is_first_round")]
+    pub round: u64,
 }
 
 /// Lists the source's users and groups (every page) and enqueues their tasks.
-pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
+pub async fn discover_org(ctx: &Context, job: Round) -> Result<Completion, TaskError> {
+    let round = job.round;
     let filters = Filters::new(&ctx.settings, &ctx.source.info().username);
     let users = ctx.source.paged("portals/self/users", &[], "users").await?;
     let org = ctx.source.info().id.clone();
     let groups = ctx.source.search_groups(&format!("orgid:{org}")).await?;
+
+    // After the first migration, users and groups modified since become update tasks.
+    let (user_seen, group_seen) = if round > 0 {
+        ctx.store
+            .call(|s| {
+                Ok((
+                    s.tasks_of_kind(TaskKind::User.as_str())?,
+                    s.tasks_of_kind(TaskKind::Group.as_str())?,
+                ))
+            })
+            .await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let user_seen = sync::latest_modified(&user_seen, "user", "username");
+    let group_seen = sync::latest_modified(&group_seen, "group", "id");
 
     let mut spawn = Vec::new();
     let mut discovery = Vec::new();
@@ -135,6 +192,16 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
             continue;
         }
         migrated_users.insert(username.clone());
+        if let Some(modified) = sync::newer(user, user_seen.get(&username)) {
+            spawn.push(task(
+                ctx,
+                TaskKind::User,
+                sync::update_key(&username, modified),
+                format!("update user {username} (modified in the source)"),
+                json!({ "user": user, "force_update": true }),
+                vec![key(TaskKind::User, username.clone())],
+            ));
+        }
         spawn.push(task(
             ctx,
             TaskKind::User,
@@ -146,15 +213,16 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
         let discover = task(
             ctx,
             TaskKind::DiscoverUser,
-            username.clone(),
+            round_key(&username, round),
             format!("discover the content of {username}"),
             serde_json::to_value(DiscoverUser {
                 username: username.clone(),
+                round,
             })
             .unwrap_or_default(),
             vec![],
         );
-        discovery.push(key(TaskKind::DiscoverUser, username.clone()));
+        discovery.push(key(TaskKind::DiscoverUser, round_key(&username, round)));
         spawn.push(discover);
     }
 
@@ -183,38 +251,60 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
             json!({ "group": group }),
             deps,
         ));
+        if let Some(modified) = sync::newer(group, group_seen.get(&id)) {
+            spawn.push(task(
+                ctx,
+                TaskKind::Group,
+                sync::update_key(&id, modified),
+                format!("update group '{title}' (modified in the source)"),
+                json!({ "group": group, "force_update": true }),
+                vec![key(TaskKind::Group, id.clone())],
+            ));
+        }
         spawn.push(task(
             ctx,
             TaskKind::DiscoverGroup,
-            id.clone(),
+            round_key(&id, round),
             format!("discover members and content of group '{title}'"),
             serde_json::to_value(DiscoverGroup {
                 group_id: id.clone(),
                 owner,
+                round,
             })
             .unwrap_or_default(),
             vec![],
         ));
-        discovery.push(key(TaskKind::DiscoverGroup, id));
+        discovery.push(key(TaskKind::DiscoverGroup, round_key(&id, round)));
     }
 
     spawn.push(task(
         ctx,
         TaskKind::Link,
-        LINK_KEY,
+        round_key(LINK_KEY, round),
         "link shares, relationships and references found by discovery",
-        json!({}),
+        serde_json::to_value(Round { round }).unwrap_or_default(),
         discovery,
     ));
+    let mut note = format!(
+        "source has {} users ({} migrated, {skipped_users} excluded) and {} groups ({skipped_groups} excluded)",
+        users.len(),
+        migrated_users.len(),
+        groups.len()
+    );
+    let mut facts = Vec::new();
+    if round > 0 {
+        let gone =
+            sync::vanished_accounts(ctx, round, &users, &groups, &user_seen, &group_seen).await?;
+        if let Some(report) = gone.note {
+            note = format!("{note}; {report}");
+        }
+        facts = gone.facts;
+    }
     Ok(Completion {
         outcome: "discovered".into(),
         spawn,
-        note: Some(format!(
-            "source has {} users ({} migrated, {skipped_users} excluded) and {} groups ({skipped_groups} excluded)",
-            users.len(),
-            migrated_users.len(),
-            groups.len()
-        )),
+        facts,
+        note: Some(note),
         ..Completion::default()
     })
 }
@@ -223,7 +313,8 @@ pub async fn discover_org(ctx: &Context) -> Result<Completion, TaskError> {
 /// tasks, plus the facts (references, relationships) that `link` turns into tasks.
 pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completion, TaskError> {
     let filters = Filters::new(&ctx.settings, &ctx.source.info().username);
-    let username = job.username;
+    let (username, round) = (job.username, job.round);
+    let link_key = round_key(LINK_KEY, round);
     let root = ctx.source.user_content(&username, None).await?;
     let mut listings: Vec<(Option<(String, String)>, Vec<Value>)> = vec![(None, root.items)];
     for folder in &root.folders {
@@ -237,9 +328,24 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
         listings.push((Some((id, title)), content.items));
     }
 
+    // After the first migration only new items and items modified since their last copy are
+    // queued (and only they are read in depth); every listed item is marked present, which
+    // is how `link` tells a deleted item from one it did not look at.
+    let known = if round > 0 {
+        let ids: Vec<(String, Option<i64>)> = listings
+            .iter()
+            .flat_map(|(_, items)| items.iter())
+            .filter_map(|item| Some((text(item, "id")?, sync::modified(item))))
+            .collect();
+        ctx.store.call(move |s| sync::known_items(s, &ids)).await?
+    } else {
+        HashMap::new()
+    };
+
     let mut spawn = Vec::new();
     let mut facts = Vec::new();
     let mut excluded = 0usize;
+    let mut unchanged = 0usize;
     for (folder, items) in listings {
         if let Some((folder_id, title)) = &folder {
             spawn.push(task(
@@ -264,10 +370,22 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
             let Some(id) = text(&item, "id") else {
                 continue;
             };
+            facts.push(sync::present(&id, round));
+            let change = match known.get(&id) {
+                None => sync::Change::New,
+                Some(sync::Known::Unchanged) => {
+                    unchanged += 1;
+                    continue;
+                }
+                Some(sync::Known::Modified(modified)) => sync::Change::Modified(*modified),
+            };
             let item_type = text(&item, "type").unwrap_or_default();
             let mut deps = vec![key(TaskKind::User, username.clone())];
             if let Some((folder_id, _)) = &folder {
                 deps.push(key(TaskKind::Folder, format!("{username}/{folder_id}")));
+            }
+            if let sync::Change::Modified(_) = change {
+                deps.push(key(TaskKind::Item, id.clone()));
             }
             if HOLDS_REFERENCES.contains(&item_type.as_str()) || text(&item, "url").is_some() {
                 let mut referenced = BTreeSet::new();
@@ -282,7 +400,7 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
                 }
                 referenced.remove(&id);
                 if !referenced.is_empty() {
-                    deps.push(key(TaskKind::Link, LINK_KEY));
+                    deps.push(key(TaskKind::Link, link_key.clone()));
                     for other in referenced {
                         facts.push(Fact {
                             kind: "reference".into(),
@@ -295,15 +413,23 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
             }
             facts.extend(discover_relationships(ctx, &id).await?);
             let title = text(&item, "title").unwrap_or_default();
+            let (source_key, label) = match change {
+                sync::Change::New => (id.clone(), format!("item '{title}' ({item_type}) of {username}")),
+                sync::Change::Modified(modified) => (
+                    sync::update_key(&id, modified),
+                    format!("update item '{title}' ({item_type}) of {username} (modified in the source)"),
+                ),
+            };
             spawn.push(task(
                 ctx,
                 TaskKind::Item,
-                id.clone(),
-                format!("item '{title}' ({item_type}) of {username}"),
+                source_key,
+                label,
                 serde_json::to_value(clone::item::ItemTask {
                     item,
                     folder_id: folder.as_ref().map(|(id, _)| id.clone()),
                     folder_title: folder.as_ref().map(|(_, title)| title.clone()),
+                    force_update: matches!(change, sync::Change::Modified(_)),
                 })
                 .unwrap_or_default(),
                 deps,
@@ -311,13 +437,22 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
         }
     }
     let found = spawn.len();
+    let note = if round == 0 {
+        format!("{username}: {found} folders and items to migrate, {excluded} items excluded by filters")
+    } else {
+        let queued = spawn
+            .iter()
+            .filter(|t| t.kind == TaskKind::Item.as_str())
+            .count();
+        format!(
+            "{username}: {queued} new or modified items, {unchanged} unchanged, {excluded} excluded by filters"
+        )
+    };
     Ok(Completion {
         outcome: "discovered".into(),
         spawn,
         facts,
-        note: Some(format!(
-            "{username}: {found} folders and items to migrate, {excluded} items excluded by filters"
-        )),
+        note: Some(note),
         ..Completion::default()
     })
 }
@@ -434,7 +569,7 @@ pub async fn discover_group(ctx: &Context, job: DiscoverGroup) -> Result<Complet
 /// Runs once every discovery task is done: turns shares, relationships and references into
 /// tasks and dependency edges between tasks that exist. What points outside the migration is
 /// reported, not queued.
-pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
+pub async fn link(ctx: &Context, job: Round) -> Result<Completion, TaskError> {
     let (items, groups, memberships, shares, relationships, references) = ctx
         .store
         .call(|s| {
@@ -448,6 +583,13 @@ pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
             ))
         })
         .await?;
+    // Keyed by source item id: a sync's update task has its own key but the same item.
+    let source_id = |row: &crate::store::TaskRow| {
+        row.payload
+            .get("item")
+            .and_then(|item| text(item, "id"))
+            .unwrap_or_else(|| row.source_key.clone())
+    };
     let owners: HashMap<String, String> = items
         .iter()
         .map(|row| {
@@ -456,9 +598,17 @@ pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
                 .get("item")
                 .and_then(|item| text(item, "owner"))
                 .unwrap_or_default();
-            (row.source_key.clone(), owner)
+            (source_id(row), owner)
         })
         .collect();
+    // Only tasks that have not started can be made to wait: in the first round every item,
+    // in a sync the new and updated ones.
+    let mut waiting: HashMap<String, Vec<crate::store::TaskKey>> = HashMap::new();
+    for row in &items {
+        if row.state == crate::store::TaskState::Pending {
+            waiting.entry(source_id(row)).or_default().push(row.key());
+        }
+    }
     let group_ids: HashSet<&String> = groups.iter().map(|row| &row.source_key).collect();
     let membership_keys: HashSet<&String> = memberships.iter().map(|row| &row.source_key).collect();
 
@@ -533,29 +683,38 @@ pub async fn link(ctx: &Context) -> Result<Completion, TaskError> {
     let mut add_deps = Vec::new();
     for fact in &references {
         let (from, to) = (fact.subject.as_str(), fact.object.as_str());
+        let Some(from_tasks) = waiting.get(from) else {
+            continue;
+        };
         if !owners.contains_key(to) || from == to || reaches(&graph, to, from) {
             continue;
         }
         graph.entry(from).or_default().push(to);
-        add_deps.push((
-            key(TaskKind::Item, from.to_string()),
-            key(TaskKind::Item, to.to_string()),
-        ));
+        for from_task in from_tasks {
+            add_deps.push((from_task.clone(), key(TaskKind::Item, to.to_string())));
+        }
     }
-    let note = if outside.is_empty() {
-        None
-    } else {
-        Some(format!(
+    let mut notes = Vec::new();
+    if !outside.is_empty() {
+        notes.push(format!(
             "{} relations point outside the migration and were not queued: {}",
             outside.len(),
             outside.join("; ")
-        ))
-    };
+        ));
+    }
+    let mut facts = Vec::new();
+    if job.round > 0 {
+        let deleted = sync::deleted_items(ctx, job.round, &items).await?;
+        spawn.extend(deleted.spawn);
+        facts = deleted.facts;
+        notes.extend(deleted.note);
+    }
     Ok(Completion {
         outcome: "linked".into(),
         spawn,
         add_deps,
-        note,
+        facts,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
         ..Completion::default()
     })
 }

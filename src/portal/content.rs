@@ -80,6 +80,21 @@ impl Portal {
         }
     }
 
+    /// `content/users/<owner>/items/<id>/delete`. An item that is already gone counts as
+    /// deleted, so a retried delete succeeds.
+    pub async fn delete_item(&self, owner: &str, id: &str) -> Result<(), PortalError> {
+        let path = format!(
+            "content/users/{}/items/{}/delete",
+            segment(owner),
+            segment(id)
+        );
+        match self.post(&path, &[]).await {
+            Ok(answer) => expect_success(self, &path, &answer),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The owner's view of an item: its access and the ids of the groups it is shared with.
     pub async fn item_sharing(
         &self,

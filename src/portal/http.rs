@@ -20,6 +20,14 @@ use super::transfer::{
 use super::PortalSpec;
 use crate::secret::Secret;
 
+fn limiter_for(rps: std::num::NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+    // A small burst keeps the average honest without a thundering start.
+    let burst = std::num::NonZeroU32::new((rps.get() / 10).max(1)).unwrap_or(rps);
+    Arc::new(RateLimiter::direct(
+        Quota::per_second(rps).allow_burst(burst),
+    ))
+}
+
 /// The referer tokens are bound to (`client=referer`); sent on every request.
 const REFERER_VALUE: &str = "portal-migrate";
 const TOKEN_HEADER: &str = "X-Esri-Authorization";
@@ -74,7 +82,9 @@ pub(crate) struct Core {
     /// Held across a sign-in, so concurrent callers wait for one refresh instead of each
     /// signing in.
     token: tokio::sync::Mutex<TokenState>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Swapped whole by [`Core::set_rate_limit`] (a config reload); requests already waiting
+    /// on the old limiter finish under it.
+    limiter: std::sync::RwLock<Option<Arc<DefaultDirectRateLimiter>>>,
     pub counters: Arc<Counters>,
 }
 
@@ -121,11 +131,7 @@ impl Core {
             endpoint: "client".into(),
             detail: error_chain(&error.without_url()),
         })?;
-        let limiter = spec.rate_limit_rps.map(|rps| {
-            // A small burst keeps the average honest without a thundering start.
-            let burst = std::num::NonZeroU32::new((rps.get() / 10).max(1)).unwrap_or(rps);
-            RateLimiter::direct(Quota::per_second(rps).allow_burst(burst))
-        });
+        let limiter = std::sync::RwLock::new(spec.rate_limit_rps.map(limiter_for));
         Ok(Core {
             label: spec.label,
             url: spec.url,
@@ -167,9 +173,24 @@ impl Core {
         })
     }
 
+    /// Replaces the rate limit (`None` = unlimited) for every later request.
+    pub fn set_rate_limit(&self, rps: Option<std::num::NonZeroU32>) {
+        let limiter = rps.map(limiter_for);
+        // A panic while holding this lock cannot leave the Option half-written.
+        *self
+            .limiter
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = limiter;
+    }
+
     /// Waits for our own rate limiter; every request of this portal passes here.
     async fn pace(&self) {
-        if let Some(limiter) = &self.limiter {
+        let limiter = self
+            .limiter
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(limiter) = limiter {
             let started = Instant::now();
             limiter.until_ready().await;
             self.counters.waited(started.elapsed());

@@ -222,6 +222,12 @@ impl Portal {
         self.core.counters.snapshot()
     }
 
+    /// Changes the requests-per-second limit (`None` = unlimited) without reconnecting: every
+    /// clone of this `Portal` shares it, so all workers follow at once.
+    pub fn set_rate_limit(&self, rps: Option<NonZeroU32>) {
+        self.core.set_rate_limit(rps);
+    }
+
     /// GET `<url>/sharing/rest/<path>` (sent as POST when the query would be too long).
     pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, PortalError> {
         self.core

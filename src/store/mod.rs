@@ -15,6 +15,7 @@
 //! Only one process works a state file at a time ([`Store::open`] takes an exclusive lock on
 //! `<state file>.lock`); `status` reads alongside it through [`Store::open_readonly`].
 
+mod history;
 mod open;
 mod queue;
 
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::class::{Classify, ErrorClass};
 
+pub use history::{EventRow, RetryCount, RunRow};
 pub use open::SCHEMA_VERSION;
 
 /// The number of a task row; stable for the life of the state file.

@@ -3,10 +3,12 @@
 //! one transaction. Request pacing lives in the portal client (one limiter per portal, shared
 //! by all workers), so adding workers never exceeds a portal's rate limit.
 
+mod controls;
 mod retry;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,7 +19,11 @@ use crate::clone::{self, TaskError};
 use crate::engine::{Context, RunError};
 use crate::store::{ClaimedTask, TaskId};
 
+pub use controls::{PoolControls, PoolStats, WaitHistogram, PAUSED_KEY, QUEUE_WAIT_BUCKETS};
 pub use retry::backoff;
+
+/// How often the pool looks at the `paused` switch in the state file.
+const PAUSE_POLL: Duration = Duration::from_millis(500);
 
 /// What one `drain` did, for the exit code and the report.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -34,6 +40,8 @@ pub struct Summary {
 enum Outcome {
     Completed,
     Retrying,
+    /// Put back without spending an attempt (the portal asked us to wait).
+    Snoozed,
     Failed {
         blocked: u64,
     },
@@ -51,30 +59,79 @@ pub async fn drain(
     ctx: &Context,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, RunError> {
+    let controls = Arc::new(PoolControls::new(ctx.settings.workers.count));
+    drain_with(ctx, shutdown, &controls).await
+}
+
+/// [`drain`] with controls a service changes while it runs (worker count, pause) and
+/// counters it reads for `/metrics`.
+pub async fn drain_with(
+    ctx: &Context,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    controls: &Arc<PoolControls>,
+) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let workers = ctx.settings.workers.count.max(1);
+    let stats = &controls.stats;
     let lease_ms = ctx.settings.workers.lease.as_millis() as i64;
     let mut summary = Summary::default();
     let mut inflight: JoinSet<(TaskId, Outcome)> = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, TaskId> = HashMap::new();
+    let mut running: HashMap<tokio::task::Id, Running> = HashMap::new();
     let mut fatal: Option<String> = None;
     let mut stopping = false;
     let shutdown = tokio::spawn(shutdown);
     tokio::pin!(shutdown);
+    let mut pause_checked: Option<Instant> = None;
+    let mut paused = false;
 
     loop {
-        if !stopping && fatal.is_none() && inflight.len() < workers {
+        if pause_checked.is_none_or(|at| at.elapsed() >= PAUSE_POLL) {
+            paused = ctx.store.call(|s| s.control(PAUSED_KEY)).await?.is_some();
+            pause_checked = Some(Instant::now());
+            if controls.note_paused(paused) != paused {
+                if paused {
+                    tracing::warn!(
+                        in_flight = inflight.len(),
+                        "paused: no new tasks are claimed until `portal-migrate resume`"
+                    );
+                } else {
+                    tracing::info!("resumed: claiming tasks again");
+                }
+            }
+        }
+        let workers = controls.workers();
+        if !stopping && !paused && fatal.is_none() && inflight.len() < workers {
             let free = workers - inflight.len();
-            let claimed = ctx
+            let (claimed, waits) = ctx
                 .store
-                .call(move |s| s.claim(now_ms(), free, lease_ms))
+                .call(move |s| {
+                    let now = now_ms();
+                    let claimed = s.claim(now, free, lease_ms)?;
+                    // `run_at` is when the task became due (enqueued, or its retry time);
+                    // the claim leaves it as it was.
+                    let mut waits = Vec::with_capacity(claimed.len());
+                    for task in &claimed {
+                        waits.push(s.task(task.id)?.map(|row| (now - row.run_at).max(0)));
+                    }
+                    Ok((claimed, waits))
+                })
                 .await?;
+            for wait in waits.into_iter().flatten() {
+                stats.observe_queue_wait(Duration::from_millis(wait as u64));
+            }
             for task in claimed {
-                tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed");
+                tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed: {}", task.title);
+                PoolStats::bump(&stats.claimed, 1);
                 let ctx = ctx.clone();
+                let controls = controls.clone();
+                let label = Running {
+                    id: task.id,
+                    kind: task.kind.clone(),
+                    key: task.source_key.clone(),
+                };
                 let id = task.id;
-                let handle = inflight.spawn(async move { (id, run_one(&ctx, task).await) });
-                running.insert(handle.id(), id);
+                let handle =
+                    inflight.spawn(async move { (id, run_one(&ctx, &controls.stats, task).await) });
+                running.insert(handle.id(), label);
             }
         }
 
@@ -88,6 +145,13 @@ pub async fn drain(
                 .await?;
             if outstanding == 0 {
                 break;
+            }
+            if paused {
+                tokio::select! {
+                    _ = tokio::time::sleep(PAUSE_POLL) => {}
+                    _ = &mut shutdown, if !stopping => { stopping = true; summary.interrupted = true; }
+                }
+                continue;
             }
             // Everything left waits for a retry time (or for a dependency that can never
             // finish, which `outstanding` would not count). Sleep until the earliest, a little
@@ -110,7 +174,7 @@ pub async fn drain(
                         running.remove(&handle);
                         match outcome {
                             Outcome::Completed => summary.completed += 1,
-                            Outcome::Retrying => summary.retried += 1,
+                            Outcome::Retrying | Outcome::Snoozed => summary.retried += 1,
                             Outcome::Failed { blocked } => { summary.failed += 1; summary.blocked += blocked; }
                             Outcome::Fatal(message) => { fatal.get_or_insert(message); }
                         }
@@ -119,7 +183,7 @@ pub async fn drain(
                         // A panicking task is a bug; its row stays `running` and is picked up
                         // again on the next start. Keep the other workers going.
                         if let Some(task) = running.remove(&join_error.id()) {
-                            tracing::error!(task, error = %join_error, "task panicked; it will be retried on the next start");
+                            tracing::error!(task = task.id, kind = %task.kind, key = %task.key, error = %join_error, "task panicked; it will be retried on the next start");
                         }
                     }
                 }
@@ -146,7 +210,11 @@ pub async fn drain(
                         _ = &mut deadline => {
                             inflight.abort_all();
                             while inflight.join_next().await.is_some() {}
-                            let unfinished: Vec<TaskId> = running.drain().map(|(_, task)| task).collect();
+                            let unfinished: Vec<TaskId> = running.drain().map(|(_, task)| {
+                                tracing::warn!(task = task.id, kind = %task.kind, key = %task.key, "released: still running when the grace period ended; back to pending");
+                                task.id
+                            }).collect();
+                            PoolStats::bump(&stats.released, unfinished.len() as u64);
                             tracing::warn!(released = unfinished.len(), "grace period over; releasing unfinished tasks");
                             ctx.store.call(move |s| s.release(&unfinished)).await?;
                             break;
@@ -164,11 +232,29 @@ pub async fn drain(
     }
 }
 
+/// Who a spawned task is, for the log lines written when it cannot report itself.
+struct Running {
+    id: TaskId,
+    kind: String,
+    key: String,
+}
+
 /// Runs one task and records its outcome. Never returns an error: every failure is written to
 /// the task's row, so the loop only counts.
-async fn run_one(ctx: &Context, task: ClaimedTask) -> Outcome {
+async fn run_one(ctx: &Context, stats: &PoolStats, task: ClaimedTask) -> Outcome {
     let result = clone::execute(ctx, &task).await;
-    match record(ctx, &task, result).await {
+    let outcome = record(ctx, &task, result).await;
+    match &outcome {
+        Ok(Outcome::Completed) => PoolStats::bump(&stats.completed, 1),
+        Ok(Outcome::Retrying) => PoolStats::bump(&stats.retried, 1),
+        Ok(Outcome::Snoozed) => PoolStats::bump(&stats.snoozed, 1),
+        Ok(Outcome::Failed { blocked }) => {
+            PoolStats::bump(&stats.failed, 1);
+            PoolStats::bump(&stats.blocked, *blocked);
+        }
+        Ok(Outcome::Fatal(_)) | Err(_) => {}
+    }
+    match outcome {
         Ok(outcome) => outcome,
         Err(store_error) => Outcome::Fatal(format!(
             "could not record the outcome of task {} ({}): {store_error}",
@@ -196,7 +282,7 @@ async fn record(
                 tracing::info!(task = id, kind = %task.kind, key = %task.source_key, wait_ms = pause.as_millis() as u64, "portal asked us to wait: {message}");
                 let at = now_ms() + pause.as_millis() as i64;
                 ctx.store.call(move |s| s.snooze(id, at, &message)).await?;
-                return Ok(Outcome::Retrying);
+                return Ok(Outcome::Snoozed);
             }
             // Permanent errors get one more try: portals occasionally answer a 4xx for an
             // object written a moment ago. Transient ones get the whole budget.
@@ -224,6 +310,9 @@ async fn record(
                     .store
                     .call(move |s| s.fail(id, &message, class.as_str()))
                     .await?;
+                if blocked > 0 {
+                    tracing::warn!(task = id, kind = %task.kind, key = %task.source_key, blocked, "blocked: {blocked} dependent task(s) wait on this failed task");
+                }
                 Ok(Outcome::Failed { blocked })
             }
         }

@@ -2153,8 +2153,10 @@ mod tests {
                 let bytes = file_bytes(item);
                 assert!(!bytes.is_empty());
                 assert!(bytes.len() >= target, "{} bytes for {target}", bytes.len());
+                // Small files are at least one well-formed document (a CSV header and row,
+                // a GeoJSON feature, a one-page PDF), whatever the requested size.
                 assert!(
-                    bytes.len() <= target + 600,
+                    bytes.len() <= target + 1024,
                     "{} bytes for {target}",
                     bytes.len()
                 );

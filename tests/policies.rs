@@ -215,3 +215,78 @@ async fn filters_leave_out_types_users_and_folders_and_report_dangling_relations
         .unwrap();
     assert!(notes.contains("point outside the migration"), "{notes}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invitations_are_for_arcgis_online_targets_only() {
+    // Enterprise target: refused with the reason and the fix, per user, nothing created.
+    let (_source, target, dir, summary) = migrate("[users]\npassword_policy = \"invite\"\n").await;
+    assert_eq!(
+        summary.failed, 10,
+        "every user but the adopted brown.rogers"
+    );
+    let status = commands::status(&dir.path().join("state.db")).unwrap();
+    let message = status
+        .failures
+        .iter()
+        .find(|f| f.kind == "user")
+        .unwrap()
+        .last_error
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("needs an ArcGIS Online target"),
+        "{message}"
+    );
+    assert_eq!(target.snapshot().users.len(), 9);
+
+    // Online target: users are invited; their accounts appear when they accept.
+    use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
+    let spec: GenerateSpec = "seed=5,users=3,groups=1,mode=multitenant,admin-password=admin-pw-1"
+        .parse()
+        .unwrap();
+    let source = SimServer::start(generate(&spec), SimOptions::default())
+        .await
+        .unwrap();
+    let target = SimServer::start(generate_target(&spec), SimOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = common::config_toml(
+        source.url(),
+        target.url(),
+        "[users]\npassword_policy = \"invite\"\n",
+    );
+    let env: std::collections::HashMap<String, String> = [
+        (
+            common::SOURCE_PASSWORD_ENV.to_string(),
+            "admin-pw-1".to_string(),
+        ),
+        (
+            common::TARGET_PASSWORD_ENV.to_string(),
+            "admin-pw-1".to_string(),
+        ),
+    ]
+    .into();
+    let settings =
+        portal_migrate::settings::Settings::from_toml_str(&toml, dir.path(), &env).unwrap();
+    engine::run(settings.clone(), std::future::pending())
+        .await
+        .expect("run");
+    let connection = rusqlite::Connection::open_with_flags(
+        &settings.state.path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let invited: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM tasks WHERE kind = 'user' AND outcome = 'invited'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(invited, 3);
+    assert!(
+        !settings.credentials_path().exists(),
+        "no passwords were generated"
+    );
+}

@@ -81,7 +81,12 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
                 Some(password)
             }
             PasswordPolicy::FromEnv(secret) => Some(secret.clone()),
-            PasswordPolicy::Invite => None,
+            PasswordPolicy::Invite if ctx.target.info().is_online() => None,
+            PasswordPolicy::Invite => {
+                return Err(TaskError::Permanent(
+                    "users.password_policy = \"invite\" needs an ArcGIS Online target; ArcGIS Enterprise creates built-in accounts with a password (use \"generate\" or \"env\")".into(),
+                ))
+            }
         }
     } else {
         None
@@ -108,6 +113,17 @@ pub async fn run(ctx: &Context, job: UserTask) -> Result<Completion, TaskError> 
         description: text(&source, "description"),
     };
     ctx.target.create_user(&new_user).await?;
+    if new_user.password.is_none()
+        && new_user.provider == "arcgis"
+        && ctx.target.user(&username).await?.is_none()
+    {
+        // An invitation without a password: the account exists once the user accepts it.
+        let mut completion = mapped(TaskKind::User, &source_username, &username, "invited");
+        completion.note = Some(format!(
+            "{username} was invited; their profile and content can be migrated once they accept (then run `portal-migrate retry`)"
+        ));
+        return Ok(completion);
+    }
     apply_properties(ctx, &source, &source_username, &username).await?;
     Ok(mapped(
         TaskKind::User,

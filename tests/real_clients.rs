@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use portal_migrate::fixture::{sample_org, Fixture, Item, ItemData};
 use portal_migrate::sim::generate::{generate, GenerateSpec};
-use portal_migrate::sim::{SimOptions, SimServer};
+use portal_migrate::sim::{SimOptions, SimServer, Stats};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -71,7 +71,10 @@ fn repo_dir() -> PathBuf {
 /// `<target>/clients`: `CARGO_TARGET_TMPDIR` is `<target>/tmp`, and honours `CARGO_TARGET_DIR`.
 fn clients_dir() -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().map(Path::to_path_buf).unwrap_or(tmp).join("clients")
+    tmp.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(tmp)
+        .join("clients")
 }
 
 /// An exclusive lock between processes: a file created with `create_new`, holding our pid.
@@ -125,20 +128,33 @@ fn lock_is_stale(path: &Path) -> bool {
         .and_then(|text| text.trim().parse::<u32>().ok());
     match holder {
         // Linux tells whether the holder still runs; elsewhere only the lock's age can.
-        Some(pid) if Path::new("/proc/self").exists() => !Path::new(&format!("/proc/{pid}")).exists(),
+        Some(pid) if Path::new("/proc/self").exists() => {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        }
         _ => {
             let age = fs::metadata(path)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| SystemTime::now().duration_since(t).ok());
             // An empty lock is a holder between create and write; give it a moment.
-            age.is_some_and(|age| age > if holder.is_none() { Duration::from_secs(30) } else { LOCK_WAIT })
+            age.is_some_and(|age| {
+                age > if holder.is_none() {
+                    Duration::from_secs(30)
+                } else {
+                    LOCK_WAIT
+                }
+            })
         }
     }
 }
 
 /// Runs an install command with its output in a log file (quiet unless it fails) and a deadline.
-fn run_logged(mut command: Command, log: &Path, timeout: Duration, what: &str) -> Result<(), String> {
+fn run_logged(
+    mut command: Command,
+    log: &Path,
+    timeout: Duration,
+    what: &str,
+) -> Result<(), String> {
     let out = fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out
         .try_clone()
@@ -178,18 +194,27 @@ fn log_tail(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(40);
-    format!("--- last lines of {} ---\n{}", log.display(), lines[from..].join("\n"))
+    format!(
+        "--- last lines of {} ---\n{}",
+        log.display(),
+        lines[from..].join("\n")
+    )
 }
 
 fn tool_version(program: &str, why: &str) -> Result<String, String> {
     let output = Command::new(program)
         .arg("--version")
         .output()
-        .map_err(|e| format!("`{program} --version` failed ({e}): the real-client tests need {why}"))?;
+        .map_err(|e| {
+            format!("`{program} --version` failed ({e}): the real-client tests need {why}")
+        })?;
     if !output.status.success() {
-        return Err(format!("`{program} --version` failed: the real-client tests need {why}"));
+        return Err(format!(
+            "`{program} --version` failed: the real-client tests need {why}"
+        ));
     }
-    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
     Ok(text.trim().to_string())
 }
 
@@ -225,7 +250,9 @@ fn provision_node() -> Result<PathBuf, String> {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if major < 20 {
-        return Err(format!("Node.js {node} is too old: the real-client tests need Node 20 or later"));
+        return Err(format!(
+            "Node.js {node} is too old: the real-client tests need Node 20 or later"
+        ));
     }
     tool_version("npm", "npm on PATH")?;
     let manifest = read(&source.join("package.json"))?;
@@ -265,26 +292,39 @@ fn provision_node() -> Result<PathBuf, String> {
 fn provision_python() -> Result<PathBuf, String> {
     let source = repo_dir().join("tests/clients/python");
     let venv = clients_dir().join("venv");
-    let python = tool_version("python3", "Python 3.11 (python3 with the venv module) on PATH")?;
+    let python = tool_version(
+        "python3",
+        "Python 3.11 (python3 with the venv module) on PATH",
+    )?;
     let requirements = read(&source.join("requirements.txt"))?;
     let constraints = read(&source.join("constraints.txt"))?;
     let stamp_value = fingerprint(&[&requirements, &constraints, python.as_bytes()]);
     let stamp = clients_dir().join("venv.installed");
     let venv_python = venv.join("bin/python");
-    fs::create_dir_all(clients_dir()).map_err(|e| format!("cannot create {}: {e}", clients_dir().display()))?;
+    fs::create_dir_all(clients_dir())
+        .map_err(|e| format!("cannot create {}: {e}", clients_dir().display()))?;
 
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_value.as_str()) && venv_python.exists() {
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_value.as_str())
+        && venv_python.exists()
+    {
         return Ok(venv_python);
     }
     let _lock = InstallLock::acquire(clients_dir().join("venv.lock"))?;
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_value.as_str()) && venv_python.exists() {
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_value.as_str())
+        && venv_python.exists()
+    {
         return Ok(venv_python);
     }
     let _ = fs::remove_file(&stamp);
     let log = clients_dir().join("pip-install.log");
     let mut make_venv = Command::new("python3");
     make_venv.args(["-m", "venv", "--clear"]).arg(&venv);
-    run_logged(make_venv, &log, Duration::from_secs(120), "creating the Python venv")?;
+    run_logged(
+        make_venv,
+        &log,
+        Duration::from_secs(120),
+        "creating the Python venv",
+    )?;
     let mut pip = Command::new(venv.join("bin/pip"));
     pip.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(source.join("requirements.txt"))
@@ -298,7 +338,12 @@ fn provision_python() -> Result<PathBuf, String> {
     )?;
     let mut import = Command::new(&venv_python);
     import.args(["-c", "from arcgis.gis import GIS"]);
-    run_logged(import, &log, Duration::from_secs(120), "importing arcgis.gis")?;
+    run_logged(
+        import,
+        &log,
+        Duration::from_secs(120),
+        "importing arcgis.gis",
+    )?;
     write_atomically(&stamp, stamp_value.as_bytes())?;
     Ok(venv_python)
 }
@@ -331,7 +376,12 @@ struct ClientRun {
     problems: Vec<String>,
 }
 
-async fn run_client(client: &'static str, program: &Path, script: &Path, config: Value) -> ClientRun {
+async fn run_client(
+    client: &'static str,
+    program: &Path,
+    script: &Path,
+    config: Value,
+) -> ClientRun {
     let mut command = tokio::process::Command::new(program);
     command
         .arg(script)
@@ -350,12 +400,27 @@ async fn run_client(client: &'static str, program: &Path, script: &Path, config:
     drop(stdin);
     let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("{client}: no answer within {} s: the simulator hangs", SCRIPT_TIMEOUT.as_secs()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{client}: no answer within {} s: the simulator hangs",
+                SCRIPT_TIMEOUT.as_secs()
+            )
+        })
         .unwrap_or_else(|e| panic!("{client}: cannot collect its output: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    // REAL_CLIENTS_DUMP=<dir> keeps every client's raw answer, to see what a client really got.
+    if let Some(dir) = std::env::var_os("REAL_CLIENTS_DUMP") {
+        let name = std::thread::current().name().unwrap_or("client").replace("::", "-");
+        let _ = fs::create_dir_all(&dir);
+        let _ = fs::write(Path::new(&dir).join(format!("{name}.json")), stdout.as_bytes());
+        let _ = fs::write(Path::new(&dir).join(format!("{name}.stderr")), stderr.as_bytes());
+    }
     let parsed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("{client}: printed no JSON ({e}); exit {}\nstdout: {stdout}\nstderr: {stderr}", output.status)
+        panic!(
+            "{client}: printed no JSON ({e}); exit {}\nstdout: {stdout}\nstderr: {stderr}",
+            output.status
+        )
     });
     let steps = parsed["steps"]
         .as_object()
@@ -363,7 +428,12 @@ async fn run_client(client: &'static str, program: &Path, script: &Path, config:
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    ClientRun { client, steps, stderr, problems: Vec::new() }
+    ClientRun {
+        client,
+        steps,
+        stderr,
+        problems: Vec::new(),
+    }
 }
 
 impl ClientRun {
@@ -372,11 +442,13 @@ impl ClientRun {
         match self.steps.get(step) {
             Some(result) if result["ok"] == json!(true) => Some(result["value"].clone()),
             Some(result) => {
-                self.problems.push(format!("{step}: failed: {}", result["error"]));
+                self.problems
+                    .push(format!("{step}: failed: {}", result["error"]));
                 None
             }
             None => {
-                self.problems.push(format!("{step}: never ran (an earlier step failed)"));
+                self.problems
+                    .push(format!("{step}: never ran (an earlier step failed)"));
                 None
             }
         }
@@ -387,7 +459,10 @@ impl ClientRun {
         match self.steps.get(step) {
             Some(result) if result["ok"] == json!(false) => Some(result["error"].clone()),
             Some(result) => {
-                self.problems.push(format!("{step}: expected an error, got {}", result["value"]));
+                self.problems.push(format!(
+                    "{step}: expected an error, got {}",
+                    result["value"]
+                ));
                 None
             }
             None => {
@@ -399,14 +474,35 @@ impl ClientRun {
 
     fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, actual: T, expected: T) {
         if actual != expected {
-            self.problems
-                .push(format!("{what}:\n      got      {actual:?}\n      expected {expected:?}"));
+            self.problems.push(format!(
+                "{what}:\n      got      {actual:?}\n      expected {expected:?}"
+            ));
         }
     }
 
     fn check_that(&mut self, what: &str, holds: bool, detail: impl std::fmt::Display) {
         if !holds {
             self.problems.push(format!("{what}: {detail}"));
+        }
+    }
+
+    /// Every request the client made must have been answered without an error, except the
+    /// `allowed` (endpoint, outcome) pairs the script provokes on purpose. This catches the
+    /// failures a client swallows (the Python API's `get_data()` turns any error into `{}`).
+    fn check_stats(&mut self, stats: &Stats, allowed: &[(&str, &str)]) {
+        if let Some(dir) = std::env::var_os("REAL_CLIENTS_DUMP") {
+            let name = std::thread::current().name().unwrap_or("client").replace("::", "-");
+            let text = serde_json::to_string_pretty(&stats.by_endpoint).unwrap_or_default();
+            let _ = fs::write(Path::new(&dir).join(format!("{name}.stats.json")), text);
+        }
+        for (endpoint, outcomes) in &stats.by_endpoint {
+            for (outcome, count) in outcomes {
+                if outcome != "ok" && !allowed.contains(&(endpoint.as_str(), outcome.as_str())) {
+                    self.problems.push(format!(
+                        "simulator answered {count} request(s) to {endpoint} with {outcome}"
+                    ));
+                }
+            }
         }
     }
 
@@ -426,20 +522,31 @@ impl ClientRun {
 
 fn tail_chars(text: &str, n: usize) -> &str {
     let start = text.len().saturating_sub(n);
-    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
     &text[start..]
 }
 
 fn strings(value: &Value, key: &str) -> Vec<String> {
     value[key]
         .as_array()
-        .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn ids_of(list: &Value) -> BTreeSet<String> {
     list.as_array()
-        .map(|items| items.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -501,13 +608,20 @@ fn sample_facts(fixture: &Fixture) -> SampleFacts {
         .filter(|r| r.relationship_type == "Service2Data")
         .map(|r| (r.origin.clone(), r.destination.clone()))
         .collect();
-    assert_eq!(service2data.len(), 10, "the sample org has 10 Service2Data relationships");
+    assert_eq!(
+        service2data.len(),
+        10,
+        "the sample org has 10 Service2Data relationships"
+    );
     SampleFacts {
         portal_id: fixture.portal.id.clone(),
         admin,
         admin_password,
         rogers_root: rogers_items(None).iter().map(|i| i.id.clone()).collect(),
-        rogers_folder: rogers_items(Some(ROGERS_FOLDER)).iter().map(|i| i.id.clone()).collect(),
+        rogers_folder: rogers_items(Some(ROGERS_FOLDER))
+            .iter()
+            .map(|i| i.id.clone())
+            .collect(),
         web_map,
         csv,
         rogers_folder_id,
@@ -530,11 +644,18 @@ fn file_base64(item: &Item) -> String {
 }
 
 fn items_matching(fixture: &Fixture, keep: impl Fn(&Item) -> bool) -> BTreeSet<String> {
-    fixture.items.iter().filter(|i| keep(i)).map(|i| i.id.clone()).collect()
+    fixture
+        .items
+        .iter()
+        .filter(|i| keep(i))
+        .map(|i| i.id.clone())
+        .collect()
 }
 
 /// The members of each group as the fixture has them: (owner, admins, every member).
-fn group_members(fixture: &Fixture) -> BTreeMap<String, (String, BTreeSet<String>, BTreeSet<String>)> {
+fn group_members(
+    fixture: &Fixture,
+) -> BTreeMap<String, (String, BTreeSet<String>, BTreeSet<String>)> {
     fixture
         .groups
         .iter()
@@ -542,7 +663,11 @@ fn group_members(fixture: &Fixture) -> BTreeMap<String, (String, BTreeSet<String
         .map(|g| {
             (
                 g.id.clone(),
-                (g.owner.clone(), set(g.admins.iter().cloned()), set(g.users.iter().cloned())),
+                (
+                    g.owner.clone(),
+                    set(g.admins.iter().cloned()),
+                    set(g.users.iter().cloned()),
+                ),
             )
         })
         .collect()
@@ -551,9 +676,18 @@ fn group_members(fixture: &Fixture) -> BTreeMap<String, (String, BTreeSet<String
 /// Checks a `community/groups/<id>/users` answer: the owner, and owner + admins + users
 /// together being every member. Real portals disagree on whether `users` repeats the admins,
 /// so only the union and the owner are checked, plus that every fixture admin is an admin.
-fn check_group_users(run: &mut ClientRun, step: &str, answer: &Value, expected: &(String, BTreeSet<String>, BTreeSet<String>)) {
+fn check_group_users(
+    run: &mut ClientRun,
+    step: &str,
+    answer: &Value,
+    expected: &(String, BTreeSet<String>, BTreeSet<String>),
+) {
     let (owner, admins, members) = expected;
-    run.check(&format!("{step}: owner"), answer["owner"].as_str().unwrap_or_default(), owner.as_str());
+    run.check(
+        &format!("{step}: owner"),
+        answer["owner"].as_str().unwrap_or_default(),
+        owner.as_str(),
+    );
     let mut everyone = set(strings(answer, "admins"));
     everyone.extend(strings(answer, "users"));
     if let Some(o) = answer["owner"].as_str() {
@@ -614,15 +748,34 @@ fn generated_facts(fixture: &Fixture) -> GeneratedFacts {
         .into_iter()
         .max_by_key(|(_, items)| items.len())
         .expect("the generated org has folders");
-    assert!(ordinary_users.len() > 100, "the generated org must have more than 100 users");
-    assert!(big_folder_items.len() > 100, "the generated org must have a folder of more than 100 items");
-    GeneratedFacts { admin, admin_password, ordinary_users, big_owner, big_folder, big_folder_items }
+    assert!(
+        ordinary_users.len() > 100,
+        "the generated org must have more than 100 users"
+    );
+    assert!(
+        big_folder_items.len() > 100,
+        "the generated org must have a folder of more than 100 items"
+    );
+    GeneratedFacts {
+        admin,
+        admin_password,
+        ordinary_users,
+        big_owner,
+        big_folder,
+        big_folder_items,
+    }
 }
 
 async fn start(fixture: Fixture, tls: bool) -> SimServer {
-    SimServer::start(fixture, SimOptions { tls, ..SimOptions::default() })
-        .await
-        .expect("the simulator starts on loopback")
+    SimServer::start(
+        fixture,
+        SimOptions {
+            tls,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("the simulator starts on loopback")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,67 +814,154 @@ async fn arcgis_rest_js_reads_the_sample_org_as_the_fixture_has_it() {
     let mut run = run_client("arcgis-rest-js", &node, &script, config).await;
 
     if let Some(v) = run.value("signIn") {
-        run.check("signIn: username", v["username"].as_str(), Some(facts.admin.as_str()));
+        run.check(
+            "signIn: username",
+            v["username"].as_str(),
+            Some(facts.admin.as_str()),
+        );
     }
     if let Some(v) = run.value("me") {
         run.check("me: role", v["role"].as_str(), Some("org_admin"));
     }
     if let Some(v) = run.value("portalSelf") {
-        run.check("portals/self: id", v["id"].as_str(), Some(facts.portal_id.as_str()));
-        run.check("portals/self: isPortal", v["isPortal"].as_bool(), Some(true));
+        run.check(
+            "portals/self: id",
+            v["id"].as_str(),
+            Some(facts.portal_id.as_str()),
+        );
+        run.check(
+            "portals/self: isPortal",
+            v["isPortal"].as_bool(),
+            Some(true),
+        );
     }
     let sorted_users: Vec<String> = SAMPLE_USERS.iter().map(|u| u.to_string()).collect();
     for step in ["searchCommunityUsers", "searchUsers"] {
         if let Some(v) = run.value(step) {
-            run.check(&format!("{step}: usernames sorted by username"), strings(&v, "usernames"), sorted_users.clone());
+            run.check(
+                &format!("{step}: usernames sorted by username"),
+                strings(&v, "usernames"),
+                sorted_users.clone(),
+            );
             run.check(&format!("{step}: total"), v["total"].as_u64(), Some(11));
         }
     }
     if let Some(v) = run.value("searchGroups") {
-        let titles = set(v["groups"].as_array().into_iter().flatten().filter_map(|g| g["title"].as_str()));
+        let titles = set(v["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["title"].as_str()));
         run.check("searchGroups: titles", titles, set(SAMPLE_GROUPS));
     }
     if let Some(v) = run.value("searchItems:all") {
-        let listed: Vec<String> = v["items"].as_array().into_iter().flatten().filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
-        run.check("searchItems orgid: count (no duplicates across pages)", listed.len(), 49);
-        run.check("searchItems orgid: ids", set(listed), items_matching(&fixture, |_| true));
-        let next: Vec<i64> = v["pages"].as_array().into_iter().flatten().filter_map(|p| p["nextStart"].as_i64()).collect();
-        run.check("searchItems orgid: nextStart of each page", next, vec![21, 41, -1]);
-        let titles: Vec<String> = v["items"].as_array().into_iter().flatten().filter_map(|i| i["title"].as_str().map(str::to_lowercase)).collect();
+        let listed: Vec<String> = v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["id"].as_str().map(str::to_string))
+            .collect();
+        run.check(
+            "searchItems orgid: count (no duplicates across pages)",
+            listed.len(),
+            49,
+        );
+        run.check(
+            "searchItems orgid: ids",
+            set(listed),
+            items_matching(&fixture, |_| true),
+        );
+        let next: Vec<i64> = v["pages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["nextStart"].as_i64())
+            .collect();
+        run.check(
+            "searchItems orgid: nextStart of each page",
+            next,
+            vec![21, 41, -1],
+        );
+        let titles: Vec<String> = v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["title"].as_str().map(str::to_lowercase))
+            .collect();
         let mut sorted = titles.clone();
         sorted.sort();
         run.check("searchItems orgid: sorted by title", titles, sorted);
     }
     if let Some(v) = run.value("searchItems:owner") {
-        run.check("searchItems owner:brown.rogers", ids_of(&v["items"]), items_matching(&fixture, |i| i.owner == ROGERS));
+        run.check(
+            "searchItems owner:brown.rogers",
+            ids_of(&v["items"]),
+            items_matching(&fixture, |i| i.owner == ROGERS),
+        );
     }
     if let Some(v) = run.value("searchItems:webmaps") {
-        run.check("searchItems type:\"Web Map\"", ids_of(&v["items"]), web_maps.clone());
+        run.check(
+            "searchItems type:\"Web Map\"",
+            ids_of(&v["items"]),
+            web_maps.clone(),
+        );
     }
     if let Some(v) = run.value(&format!("getItem:{}", facts.web_map.id)) {
-        run.check("getItem web map: title", v["title"].as_str(), Some(facts.web_map.title.as_str()));
+        run.check(
+            "getItem web map: title",
+            v["title"].as_str(),
+            Some(facts.web_map.title.as_str()),
+        );
         run.check("getItem web map: type", v["type"].as_str(), Some("Web Map"));
         run.check("getItem web map: owner", v["owner"].as_str(), Some(ROGERS));
     }
     if let Some(v) = run.value(&format!("getItem:{}", facts.csv.id)) {
         run.check("getItem csv: type", v["type"].as_str(), Some("CSV"));
-        run.check("getItem csv: title", v["title"].as_str(), Some(facts.csv.title.as_str()));
+        run.check(
+            "getItem csv: title",
+            v["title"].as_str(),
+            Some(facts.csv.title.as_str()),
+        );
     }
     if let Some(v) = run.value(&format!("getItemData:{}", facts.web_map.id)) {
         run.check("getItemData web map", v, json_data(&facts.web_map));
     }
     if let Some(v) = run.value(&format!("getItemFile:{}", facts.csv.id)) {
-        run.check("getItemData csv bytes (base64)", v["base64"].as_str().unwrap_or_default().to_string(), file_base64(&facts.csv));
+        run.check(
+            "getItemData csv bytes (base64)",
+            v["base64"].as_str().unwrap_or_default().to_string(),
+            file_base64(&facts.csv),
+        );
     }
     if let Some(v) = run.value("userContentRoot") {
-        run.check("getUserContent root: items", ids_of(&v["items"]), facts.rogers_root.clone());
-        let folders: Vec<(String, String)> = v["folders"].as_array().into_iter().flatten()
-            .map(|f| (f["id"].as_str().unwrap_or_default().to_string(), f["title"].as_str().unwrap_or_default().to_string()))
+        run.check(
+            "getUserContent root: items",
+            ids_of(&v["items"]),
+            facts.rogers_root.clone(),
+        );
+        let folders: Vec<(String, String)> = v["folders"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap_or_default().to_string(),
+                    f["title"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
-        run.check("getUserContent root: folders", folders, vec![(facts.rogers_folder_id.clone(), ROGERS_FOLDER.to_string())]);
+        run.check(
+            "getUserContent root: folders",
+            folders,
+            vec![(facts.rogers_folder_id.clone(), ROGERS_FOLDER.to_string())],
+        );
     }
     if let Some(v) = run.value("userContentFolder") {
-        run.check("getUserContent Rogers_webmaps: items", ids_of(&v["items"]), facts.rogers_folder.clone());
+        run.check(
+            "getUserContent Rogers_webmaps: items",
+            ids_of(&v["items"]),
+            facts.rogers_folder.clone(),
+        );
     }
     for (group_id, expected) in &groups {
         let step = format!("getGroupUsers:{group_id}");
@@ -732,9 +972,14 @@ async fn arcgis_rest_js_reads_the_sample_org_as_the_fixture_has_it() {
     for (origin, destination) in &facts.service2data {
         let step = format!("getRelatedItems:{origin}");
         if let Some(v) = run.value(&step) {
-            run.check(&format!("{step}: related"), ids_of(&v["items"]), set([destination.clone()]));
+            run.check(
+                &format!("{step}: related"),
+                ids_of(&v["items"]),
+                set([destination.clone()]),
+            );
         }
     }
+    run.check_stats(&server.stats(), &[]);
     run.finish();
     server.shutdown().await;
 }
@@ -785,13 +1030,25 @@ async fn arcgis_rest_js_writes_are_read_back_by_the_client_and_kept_by_the_simul
 
     let folder_id = run.value("createFolder").and_then(|v| {
         run.check("createFolder: success", v["success"].as_bool(), Some(true));
-        run.check("createFolder: title", v["folder"]["title"].as_str(), Some(folder_title));
+        run.check(
+            "createFolder: title",
+            v["folder"]["title"].as_str(),
+            Some(folder_title),
+        );
         v["folder"]["id"].as_str().map(str::to_string)
     });
     run.refused("createFolderDuplicate");
     let map_id = run.value("createItemInFolder").and_then(|v| {
-        run.check("createItemInFolder: success", v["success"].as_bool(), Some(true));
-        run.check("createItemInFolder: folder", v["folder"].as_str().map(str::to_string), folder_id.clone());
+        run.check(
+            "createItemInFolder: success",
+            v["success"].as_bool(),
+            Some(true),
+        );
+        run.check(
+            "createItemInFolder: folder",
+            v["folder"].as_str().map(str::to_string),
+            folder_id.clone(),
+        );
         v["id"].as_str().map(str::to_string)
     });
     let csv_id = run.value("createItem").and_then(|v| {
@@ -801,16 +1058,28 @@ async fn arcgis_rest_js_writes_are_read_back_by_the_client_and_kept_by_the_simul
     if let Some(v) = run.value("readBackMap") {
         run.check("read back map: owner", v["owner"].as_str(), Some(ROGERS));
         run.check("read back map: type", v["type"].as_str(), Some("Web Map"));
-        run.check("read back map: ownerFolder", v["ownerFolder"].as_str().map(str::to_string), folder_id.clone());
+        run.check(
+            "read back map: ownerFolder",
+            v["ownerFolder"].as_str().map(str::to_string),
+            folder_id.clone(),
+        );
     }
     if let Some(v) = run.value("readBackMapData") {
         run.check("read back map data", v, web_map.clone());
     }
     if let Some(v) = run.value("shareItemWithGroup") {
-        run.check("shareItemWithGroup: notSharedWith", v["notSharedWith"].as_array().map(Vec::len), Some(0));
+        run.check(
+            "shareItemWithGroup: notSharedWith",
+            v["notSharedWith"].as_array().map(Vec::len),
+            Some(0),
+        );
     }
     if let Some(v) = run.value("isItemSharedWithGroup") {
-        run.check("isItemSharedWithGroup (search id: X AND group: Y)", v.as_bool(), Some(true));
+        run.check(
+            "isItemSharedWithGroup (search id: X AND group: Y)",
+            v.as_bool(),
+            Some(true),
+        );
     }
     if let Some(v) = run.value("getItemGroups") {
         let mut all = set(strings(&v, "admin"));
@@ -820,36 +1089,68 @@ async fn arcgis_rest_js_writes_are_read_back_by_the_client_and_kept_by_the_simul
     }
     if let Some(v) = run.value("readBackCsv") {
         run.check("read back csv: type", v["type"].as_str(), Some("CSV"));
-        run.check("read back csv: root folder", v["ownerFolder"].as_str(), None);
+        run.check(
+            "read back csv: root folder",
+            v["ownerFolder"].as_str(),
+            None,
+        );
     }
     if let Some(v) = run.value("readBackCsvFile") {
         run.check("read back csv bytes", v["text"].as_str(), Some(csv_text));
     }
     if let Some(v) = run.value("addItemRelationship") {
-        run.check("addItemRelationship: success", v["success"].as_bool(), Some(true));
+        run.check(
+            "addItemRelationship: success",
+            v["success"].as_bool(),
+            Some(true),
+        );
     }
     if let (Some(v), Some(csv_id)) = (run.value("readBackRelated"), csv_id.clone()) {
         let expected = set([facts.service2data[&ar_service].clone(), csv_id]);
         run.check("read back related items", ids_of(&v["items"]), expected);
     }
     if let (Some(v), Some(map_id)) = (run.value("readBackFolder"), map_id.clone()) {
-        run.check("read back folder listing", ids_of(&v["items"]), set([map_id]));
+        run.check(
+            "read back folder listing",
+            ids_of(&v["items"]),
+            set([map_id]),
+        );
     }
     run.refused("getMissingItem");
 
     // The simulator's own state must hold exactly what the client was told.
     let state = server.snapshot();
-    let rogers = state.users.iter().find(|u| u.username == ROGERS).expect("brown.rogers still exists");
+    let rogers = state
+        .users
+        .iter()
+        .find(|u| u.username == ROGERS)
+        .expect("brown.rogers still exists");
     let folder = rogers.folders.iter().find(|f| f.title == folder_title);
-    run.check("snapshot: folder id", folder.map(|f| f.id.clone()), folder_id.clone());
+    run.check(
+        "snapshot: folder id",
+        folder.map(|f| f.id.clone()),
+        folder_id.clone(),
+    );
     if let Some(map_id) = &map_id {
         match state.items.iter().find(|i| &i.id == map_id) {
             Some(item) => {
-                run.check("snapshot: map folder", item.folder.as_deref(), Some(folder_title));
+                run.check(
+                    "snapshot: map folder",
+                    item.folder.as_deref(),
+                    Some(folder_title),
+                );
                 run.check("snapshot: map owner", item.owner.as_str(), ROGERS);
-                run.check("snapshot: map groups", item.groups.clone(), vec![central.clone()]);
+                run.check(
+                    "snapshot: map groups",
+                    item.groups.clone(),
+                    vec![central.clone()],
+                );
                 run.check("snapshot: map access", item.access.as_str(), "shared");
-                run.check("snapshot: map data", item.data.clone(), Some(ItemData::Json(web_map.clone())));
+                run.check(
+                    "snapshot: map data",
+                    item.data.clone(),
+                    Some(ItemData::Json(web_map.clone())),
+                );
             }
             None => run.check_that("snapshot: map", false, format!("item {map_id} is missing")),
         }
@@ -858,22 +1159,41 @@ async fn arcgis_rest_js_writes_are_read_back_by_the_client_and_kept_by_the_simul
         match state.items.iter().find(|i| &i.id == csv_id) {
             Some(item) => {
                 run.check("snapshot: csv folder", item.folder.as_deref(), None);
-                run.check("snapshot: csv file name", item.name.as_deref(), Some("node_client.csv"));
+                run.check(
+                    "snapshot: csv file name",
+                    item.name.as_deref(),
+                    Some("node_client.csv"),
+                );
                 let bytes = match &item.data {
                     Some(ItemData::File(blob)) => Some(blob.base64.clone()),
                     _ => None,
                 };
                 use base64::Engine;
-                run.check("snapshot: csv bytes", bytes, Some(base64::engine::general_purpose::STANDARD.encode(csv_text)));
+                run.check(
+                    "snapshot: csv bytes",
+                    bytes,
+                    Some(base64::engine::general_purpose::STANDARD.encode(csv_text)),
+                );
             }
             None => run.check_that("snapshot: csv", false, format!("item {csv_id} is missing")),
         }
         let recorded = state.relationships.iter().any(|r| {
-            r.relationship_type == "Service2Data" && r.origin == ar_service && &r.destination == csv_id
+            r.relationship_type == "Service2Data"
+                && r.origin == ar_service
+                && &r.destination == csv_id
         });
-        run.check_that("snapshot: relationship", recorded, "the new Service2Data relationship is missing");
+        run.check_that(
+            "snapshot: relationship",
+            recorded,
+            "the new Service2Data relationship is missing",
+        );
     }
-    run.check("snapshot: items", state.items.len(), fixture.items.len() + 2);
+    run.check(
+        "snapshot: items",
+        state.items.len(),
+        fixture.items.len() + 2,
+    );
+    run.check_stats(&server.stats(), &[]);
     run.finish();
     server.shutdown().await;
 }
@@ -897,16 +1217,37 @@ async fn arcgis_rest_js_pages_through_more_than_100_users_and_folder_items() {
     for step in ["searchCommunityUsers", "searchUsers"] {
         if let Some(v) = run.value(step) {
             let listed = strings(&v, "usernames");
-            run.check(&format!("{step}: count (no duplicates across pages)"), listed.len(), facts.ordinary_users.len());
-            run.check(&format!("{step}: usernames"), set(listed), facts.ordinary_users.clone());
-            run.check_that(&format!("{step}: pages"), v["pages"].as_array().map_or(0, Vec::len) >= 2, "expected at least 2 pages of at most 100");
+            run.check(
+                &format!("{step}: count (no duplicates across pages)"),
+                listed.len(),
+                facts.ordinary_users.len(),
+            );
+            run.check(
+                &format!("{step}: usernames"),
+                set(listed),
+                facts.ordinary_users.clone(),
+            );
+            run.check_that(
+                &format!("{step}: pages"),
+                v["pages"].as_array().map_or(0, Vec::len) >= 2,
+                "expected at least 2 pages of at most 100",
+            );
         }
     }
     if let Some(v) = run.value("userContentFolder") {
         let listed = v["items"].as_array().map_or(0, Vec::len);
-        run.check("getUserContent big folder: count", listed, facts.big_folder_items.len());
-        run.check("getUserContent big folder: ids", ids_of(&v["items"]), facts.big_folder_items.clone());
+        run.check(
+            "getUserContent big folder: count",
+            listed,
+            facts.big_folder_items.len(),
+        );
+        run.check(
+            "getUserContent big folder: ids",
+            ids_of(&v["items"]),
+            facts.big_folder_items.clone(),
+        );
     }
+    run.check_stats(&server.stats(), &[]);
     run.finish();
     server.shutdown().await;
 }
@@ -948,42 +1289,98 @@ async fn arcgis_python_api_reads_the_sample_org_over_https() {
     let mut run = run_client("arcgis (Python)", &python, &python_script(), config).await;
 
     if let Some(v) = run.value("connect") {
-        run.check("GIS(): signed-in user", v["me"].as_str(), Some(facts.admin.as_str()));
+        run.check(
+            "GIS(): signed-in user",
+            v["me"].as_str(),
+            Some(facts.admin.as_str()),
+        );
         run.check("GIS(): isPortal", v["isPortal"].as_bool(), Some(true));
-        run.check_that("GIS(): https", v["url"].as_str().is_some_and(|u| u.starts_with("https://")), &v["url"]);
+        run.check_that(
+            "GIS(): https",
+            v["url"].as_str().is_some_and(|u| u.starts_with("https://")),
+            &v["url"],
+        );
     }
     if let Some(v) = run.value("usersSearch") {
-        run.check("users.search('!esri_ & !admin')", set(v.as_array().into_iter().flatten().filter_map(Value::as_str)), set(SAMPLE_USERS));
+        run.check(
+            "users.search('!esri_ & !admin')",
+            set(v.as_array().into_iter().flatten().filter_map(Value::as_str)),
+            set(SAMPLE_USERS),
+        );
         run.check("users.search: count", v.as_array().map_or(0, Vec::len), 11);
     }
     if let Some(v) = run.value("groupsSearch") {
-        let titles = set(v.as_array().into_iter().flatten().filter_map(|g| g["title"].as_str()));
-        run.check("groups.search(\"!owner:esri_* & !Basemaps\")", titles, set(SAMPLE_GROUPS));
+        let titles = set(v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["title"].as_str()));
+        run.check(
+            "groups.search(\"!owner:esri_* & !Basemaps\")",
+            titles,
+            set(SAMPLE_GROUPS),
+        );
     }
     if let Some(v) = run.value("contentSearch:all") {
-        run.check("content.search(orgid): count", v.as_array().map_or(0, Vec::len), 49);
-        run.check("content.search(orgid): ids", ids_of(&v), items_matching(&fixture, |_| true));
+        run.check(
+            "content.search(orgid): count",
+            v.as_array().map_or(0, Vec::len),
+            49,
+        );
+        run.check(
+            "content.search(orgid): ids",
+            ids_of(&v),
+            items_matching(&fixture, |_| true),
+        );
     }
     if let Some(v) = run.value("contentSearch:owner") {
-        run.check("content.search(owner:brown.rogers)", ids_of(&v), items_matching(&fixture, |i| i.owner == ROGERS));
+        run.check(
+            "content.search(owner:brown.rogers)",
+            ids_of(&v),
+            items_matching(&fixture, |i| i.owner == ROGERS),
+        );
     }
     if let Some(v) = run.value("contentSearch:webmaps") {
-        run.check("content.search(type:\"Web Map\")", ids_of(&v), items_matching(&fixture, |i| i.item_type == "Web Map"));
+        run.check(
+            "content.search(type:\"Web Map\")",
+            ids_of(&v),
+            items_matching(&fixture, |i| i.item_type == "Web Map"),
+        );
     }
     let mut everything = facts.rogers_root.clone();
     everything.extend(facts.rogers_folder.iter().cloned());
     if let Some(v) = run.value("userItems") {
-        run.check("user.items() (root, then every folder, in 2.4)", ids_of(&v), everything);
+        run.check(
+            "user.items() (root, then every folder, in 2.4)",
+            ids_of(&v),
+            everything,
+        );
     }
     if let Some(v) = run.value("userRootItems") {
-        run.check("user.items(folder='Root Folder')", ids_of(&v), facts.rogers_root.clone());
+        run.check(
+            "user.items(folder='Root Folder')",
+            ids_of(&v),
+            facts.rogers_root.clone(),
+        );
     }
     if let Some(v) = run.value("userFolderItems") {
-        run.check("user.items(folder='Rogers_webmaps')", ids_of(&v), facts.rogers_folder.clone());
+        run.check(
+            "user.items(folder='Rogers_webmaps')",
+            ids_of(&v),
+            facts.rogers_folder.clone(),
+        );
     }
     if let Some(v) = run.value(&format!("contentGet:{}", facts.web_map.id)) {
-        run.check("content.get(web map): title", v["title"].as_str(), Some(facts.web_map.title.as_str()));
-        run.check("content.get(web map): type", v["type"].as_str(), Some("Web Map"));
+        run.check(
+            "content.get(web map): title",
+            v["title"].as_str(),
+            Some(facts.web_map.title.as_str()),
+        );
+        run.check(
+            "content.get(web map): type",
+            v["type"].as_str(),
+            Some("Web Map"),
+        );
     }
     if let Some(v) = run.value(&format!("contentGet:{}", facts.csv.id)) {
         run.check("content.get(csv): type", v["type"].as_str(), Some("CSV"));
@@ -992,7 +1389,11 @@ async fn arcgis_python_api_reads_the_sample_org_over_https() {
         run.check("web map get_data()", v, json_data(&facts.web_map));
     }
     if let Some(v) = run.value(&format!("getFile:{}", facts.csv.id)) {
-        run.check("csv get_data(try_json=False) bytes (base64)", v.as_str().unwrap_or_default().to_string(), file_base64(&facts.csv));
+        run.check(
+            "csv get_data(try_json=False) bytes (base64)",
+            v.as_str().unwrap_or_default().to_string(),
+            file_base64(&facts.csv),
+        );
     }
     for (group_id, expected) in &groups {
         let step = format!("getMembers:{group_id}");
@@ -1005,10 +1406,19 @@ async fn arcgis_python_api_reads_the_sample_org_over_https() {
         let step = format!("relatedItems:{origin}");
         if let Some(v) = run.value(&step) {
             related_total += v.as_array().map_or(0, Vec::len);
-            run.check(&format!("{step}: related_items('Service2Data')"), ids_of(&v), set([destination.clone()]));
+            run.check(
+                &format!("{step}: related_items('Service2Data')"),
+                ids_of(&v),
+                set([destination.clone()]),
+            );
         }
     }
-    run.check("related_items('Service2Data') over the 10 Feature Services", related_total, 10);
+    run.check(
+        "related_items('Service2Data') over the 10 Feature Services",
+        related_total,
+        10,
+    );
+    run.check_stats(&server.stats(), &[]);
     run.finish();
     server.shutdown().await;
 }
@@ -1035,20 +1445,54 @@ async fn arcgis_python_api_pages_through_more_than_100_users_and_folder_items() 
     });
     let mut run = run_client("arcgis (Python)", &python, &python_script(), config).await;
     if let Some(v) = run.value("usersSearch") {
-        let listed: Vec<String> = v.as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_string)).collect();
-        run.check("users.search: count (no duplicates across pages)", listed.len(), facts.ordinary_users.len());
-        run.check("users.search: usernames", set(listed), facts.ordinary_users.clone());
+        let listed: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .collect();
+        run.check(
+            "users.search: count (no duplicates across pages)",
+            listed.len(),
+            facts.ordinary_users.len(),
+        );
+        run.check(
+            "users.search: usernames",
+            set(listed),
+            facts.ordinary_users.clone(),
+        );
     }
     if let Some(v) = run.value("userFolderItems") {
-        run.check("user.items(big folder): count", v.as_array().map_or(0, Vec::len), big_folder_ids.len());
-        run.check("user.items(big folder): ids", ids_of(&v), big_folder_ids.clone());
+        run.check(
+            "user.items(big folder): count",
+            v.as_array().map_or(0, Vec::len),
+            big_folder_ids.len(),
+        );
+        run.check(
+            "user.items(big folder): ids",
+            ids_of(&v),
+            big_folder_ids.clone(),
+        );
     }
     if let Some(v) = run.value("contentSearch:bigOwner") {
         let listed = v.as_array().map_or(0, Vec::len);
-        run.check_that("content.search(owner) with max_items > 100", listed > 100, format!("only {listed} items"));
+        run.check_that(
+            "content.search(owner) with max_items > 100",
+            listed > 100,
+            format!("only {listed} items"),
+        );
         let found = ids_of(&v);
-        run.check_that("content.search(owner): includes the big folder", big_folder_ids.is_subset(&found), format!("{} of {} found", big_folder_ids.intersection(&found).count(), big_folder_ids.len()));
+        run.check_that(
+            "content.search(owner): includes the big folder",
+            big_folder_ids.is_subset(&found),
+            format!(
+                "{} of {} found",
+                big_folder_ids.intersection(&found).count(),
+                big_folder_ids.len()
+            ),
+        );
     }
+    run.check_stats(&server.stats(), &[]);
     run.finish();
     server.shutdown().await;
 }

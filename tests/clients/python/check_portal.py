@@ -14,6 +14,7 @@ A failing step does not stop the others, so the Rust test can report each failur
 import base64
 import json
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -66,6 +67,9 @@ def main():
     cfg = json.load(sys.stdin)
     # The client warns about verify_cert=False and logs retries on stderr; stdout stays JSON.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    if os.environ.get("CHECK_PORTAL_TRACE"):
+        # Every request the client sends, with its status, for finding what it expects.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.DEBUG)
     warnings.simplefilter("ignore")
 
     from arcgis.gis import GIS

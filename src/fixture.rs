@@ -189,10 +189,7 @@ mod tests {
             let parsed: Fixture = serde_json::from_str(text).unwrap();
             let again: Value = serde_json::to_value(&parsed).unwrap();
             let original: Value = serde_json::from_str(text).unwrap();
-            assert_eq!(
-                again, original,
-                "dumping a loaded fixture must give the same JSON"
-            );
+            assert_eq!(again, original, "dumping a loaded fixture must give the same JSON");
         }
         let source = sample_org::source();
         assert_eq!(source.items.len(), 49);

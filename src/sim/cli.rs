@@ -112,7 +112,17 @@ pub async fn run(args: SimArgs, shutdown: impl Future<Output = ()>) -> Result<()
         tls: args.tls,
         faults: args.faults(),
     };
-    let server = SimServer::start(fixture, options).await?;
+    let server =
+        SimServer::start(fixture, options)
+            .await
+            .map_err(|error| match (error, &args.fixture) {
+                // A fixture that parses but does not hang together is still the file's fault.
+                (SimError::Fixture(problem), Some(path)) => SimError::FixtureFormat {
+                    path: path.display().to_string(),
+                    message: problem.to_string(),
+                },
+                (error, _) => error,
+            })?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", server.url()).map_err(SimError::Output)?;

@@ -50,6 +50,8 @@ pub enum Route {
     GroupUserList(String),
     GroupInfo(String),
     GroupContent(String),
+    /// `content/groups/<id>/search`: item search limited to one group's items.
+    GroupContentSearch(String),
     UserContent {
         user: String,
         folder: Option<String>,
@@ -194,6 +196,9 @@ fn resolve_rest(s: &[&str]) -> Option<Resolved> {
                 _ => None,
             }
         }
+        [p, _, users, search] if eq(p, "portals") && eq(users, "users") && eq(search, "search") => {
+            r(UserSearch, "portals/self/users/search")
+        }
         [c, rest @ ..] if eq(c, "community") => resolve_community(rest),
         [c, rest @ ..] if eq(c, "content") => resolve_content(rest),
         _ => None,
@@ -309,6 +314,10 @@ fn resolve_content(s: &[&str]) -> Option<Resolved> {
     let r = |route, template| Some(Resolved { route, template });
     match s {
         [g, id] if eq(g, "groups") => r(GroupContent(id.to_string()), "content/groups/{id}"),
+        [g, id, search] if eq(g, "groups") && eq(search, "search") => r(
+            GroupContentSearch(id.to_string()),
+            "content/groups/{id}/search",
+        ),
         [a, u] if eq(a, "users") => r(
             UserContent {
                 user: u.to_string(),

@@ -611,7 +611,20 @@ pub fn cancel(ctx: &Ctx, state: &mut State, id: &str) -> ApiResult<Reply> {
     Ok(Reply::Json(json!({"success": true, "itemId": id})))
 }
 
-pub fn search(ctx: &Ctx, state: &State) -> ApiResult<Reply> {
+/// `content/groups/<id>/search`: the item search, within one group the caller can see.
+pub fn search_in_group(ctx: &Ctx, state: &State, group_id: &str) -> ApiResult<Reply> {
+    let group = state
+        .groups
+        .get(group_id)
+        .ok_or_else(ApiError::group_not_found)?;
+    if !super::can_see_group(ctx, &group.group) {
+        return Err(ApiError::group_not_found());
+    }
+    search(ctx, state, Some(group_id))
+}
+
+/// Item search; `group` limits it to the items shared with that group.
+pub fn search(ctx: &Ctx, state: &State, group: Option<&str>) -> ApiResult<Reply> {
     let q = ctx.req.get("q");
     let query = parse_query(q)?;
     let org_id = state.portal.id.as_str();
@@ -619,6 +632,7 @@ pub fn search(ctx: &Ctx, state: &State) -> ApiResult<Reply> {
         .items
         .values()
         .filter(|i| i.searchable_at <= ctx.now)
+        .filter(|i| group.is_none_or(|g| i.item.groups.iter().any(|ig| ig == g)))
         .filter(|i| can_see_item(ctx, state, i))
         .filter(|i| {
             query.matches(&ItemDoc {

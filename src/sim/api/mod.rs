@@ -247,6 +247,7 @@ pub fn handle(ctx: &Ctx, state: &mut State, route: &Route) -> ApiResult<Reply> {
         GroupUserList(id) => groups::user_list(ctx, state, id),
         GroupInfo(id) => groups::thumbnail(ctx, state, id),
         GroupContent(id) => groups::content(ctx, state, id),
+        GroupContentSearch(id) => content::search_in_group(ctx, state, id),
         UserContent { user, folder } => content::listing(ctx, state, user, folder.as_deref()),
         CreateFolder(u) => content::create_folder(ctx, state, u),
         DeleteFolder { user, folder } => content::delete_folder(ctx, state, user, folder),
@@ -263,7 +264,7 @@ pub fn handle(ctx: &Ctx, state: &mut State, route: &Route) -> ApiResult<Reply> {
         RelatedItems(id) => sharing::related_items(ctx, state, id),
         ItemShare(id) => sharing::share_item(ctx, state, None, id),
         ItemUnshare(id) => sharing::unshare_item(ctx, state, None, id),
-        Search => content::search(ctx, state),
+        Search => content::search(ctx, state, None),
     }
 }
 

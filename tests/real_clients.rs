@@ -24,7 +24,7 @@ use portal_migrate::sim::generate::{generate, GenerateSpec};
 use portal_migrate::sim::{SimOptions, SimServer, Stats};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The 11 ordinary users of the sample source org: what `!esri_ & !admin` must return.
 const SAMPLE_USERS: [&str; 11] = [
@@ -424,17 +424,27 @@ async fn run_client(
         .await
         .unwrap_or_else(|e| panic!("{client}: cannot write its config: {e}"));
     drop(stdin);
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "{client}: no answer within {} s: the simulator hangs",
-                SCRIPT_TIMEOUT.as_secs()
-            )
-        })
-        .unwrap_or_else(|e| panic!("{client}: cannot collect its output: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    // Output is drained while the client runs, so that a hung client still shows how far it got.
+    let mut out_pipe = child.stdout.take().expect("stdout was piped");
+    let mut err_pipe = child.stderr.take().expect("stderr was piped");
+    let out_task = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf).await;
+        buf
+    });
+    let err_task = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf).await;
+        buf
+    });
+    let status = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await;
+    if status.is_err() {
+        let _ = child.kill().await;
+    }
+    let stdout_bytes = out_task.await.unwrap_or_default();
+    let stderr_bytes = err_task.await.unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&stdout_bytes).to_string();
+    let stderr = String::from_utf8_lossy(&stderr_bytes).to_string();
     // REAL_CLIENTS_DUMP=<dir> keeps every client's raw answer, to see what a client really got.
     if let Some(dir) = std::env::var_os("REAL_CLIENTS_DUMP") {
         let name = std::thread::current()
@@ -451,10 +461,19 @@ async fn run_client(
             stderr.as_bytes(),
         );
     }
+    let status = match status {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => panic!("{client}: cannot wait for it: {e}"),
+        Err(_) => panic!(
+            "{client}: no answer within {} s: the simulator hangs or is far too slow\n--- client stderr (last 3000 chars) ---\n{}",
+            SCRIPT_TIMEOUT.as_secs(),
+            tail_chars(&stderr, 3000)
+        ),
+    };
     let parsed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
             "{client}: printed no JSON ({e}); exit {}\nstdout: {stdout}\nstderr: {stderr}",
-            output.status
+            status
         )
     });
     let steps = parsed["steps"]

@@ -15,6 +15,7 @@ import base64
 import json
 import logging
 import os
+import socket
 import sys
 import traceback
 import warnings
@@ -30,6 +31,24 @@ def describe(exc):
 
 
 STEPS = {}
+
+# The Python API hydrates Feature Service items by calling their service URL (fixtures point
+# at services.example.com). This check is about the portal, and a test may only talk to
+# loopback, so every other host is refused at name resolution (instantly, where a real DNS
+# failure can take 5 s per item) and listed in the output.
+OFF_LOOPBACK = set()
+_resolve = socket.getaddrinfo
+
+
+def _loopback_only(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name in ("localhost", "::1") or name.startswith("127."):
+        return _resolve(host, *args, **kwargs)
+    OFF_LOOPBACK.add(name)
+    raise socket.gaierror(socket.EAI_NONAME, f"{name} is not loopback; refused by check_portal.py")
+
+
+socket.getaddrinfo = _loopback_only
 
 
 def step(name, fn):
@@ -66,7 +85,9 @@ def as_bytes(data):
 def main():
     cfg = json.load(sys.stdin)
     # The client warns about verify_cert=False and logs retries on stderr; stdout stays JSON.
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(relativeCreated)d %(levelname)s %(name)s %(message)s"
+    )
     if os.environ.get("CHECK_PORTAL_TRACE"):
         # Every request the client sends, with its status, for finding what it expects.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.DEBUG)
@@ -170,4 +191,4 @@ if __name__ == "__main__":
         main()
     except Exception as exc:  # never leave stdout without a JSON document
         STEPS["fatal"] = {"ok": False, "error": describe(exc)}
-    json.dump({"steps": STEPS}, sys.stdout, default=str)
+    json.dump({"steps": STEPS, "offLoopbackHosts": sorted(OFF_LOOPBACK)}, sys.stdout, default=str)

@@ -398,6 +398,8 @@ const MISSING_ITEM: Allowed = Allowed {
 struct ClientRun {
     client: &'static str,
     steps: BTreeMap<String, Value>,
+    /// Hosts other than loopback the client tried to reach (and was refused by its script).
+    off_loopback: BTreeSet<String>,
     stderr: String,
     problems: Vec<String>,
 }
@@ -482,9 +484,19 @@ async fn run_client(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let off_loopback = parsed["offLoopbackHosts"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     ClientRun {
         client,
         steps,
+        off_loopback,
         stderr,
         problems: Vec::new(),
     }
@@ -571,6 +583,25 @@ impl ClientRun {
                 }
             }
         }
+    }
+
+    /// The client may reach for the services items point at (the Python API hydrates Feature
+    /// Service layers), but for nothing else: a portal answer that sends it to another host
+    /// (ArcGIS Online, a helper service) would be a simulator that differs from a closed portal.
+    fn check_off_loopback(&mut self, fixture: &Fixture) {
+        let service_hosts: BTreeSet<String> = fixture
+            .items
+            .iter()
+            .filter_map(|i| i.url.as_deref())
+            .filter_map(|u| url::Url::parse(u).ok())
+            .filter_map(|u| u.host_str().map(str::to_string))
+            .collect();
+        let unexpected: Vec<&String> = self.off_loopback.difference(&service_hosts).collect();
+        self.check_that(
+            "hosts the client tried besides loopback",
+            unexpected.is_empty(),
+            format!("{unexpected:?} (item service hosts: {service_hosts:?})"),
+        );
     }
 
     /// Fails the test with every problem at once, so one run shows all that is wrong.
@@ -1506,6 +1537,7 @@ async fn arcgis_python_api_reads_the_sample_org_over_https() {
     if let Some(v) = run.value("contentGetMissing") {
         run.check("content.get(missing id)", v, Value::Null);
     }
+    run.check_off_loopback(&fixture);
     run.check_stats(&server.stats(), &[PYTHON_SERVER_PROBES, MISSING_ITEM]);
     run.finish();
     server.shutdown().await;
@@ -1517,7 +1549,7 @@ async fn arcgis_python_api_pages_through_more_than_100_users_and_folder_items() 
     let fixture = generated_org();
     let facts = generated_facts(&fixture);
     let big_folder_ids = facts.big_folder_items.clone();
-    let server = start(fixture, true).await;
+    let server = start(fixture.clone(), true).await;
     let config = json!({
         "url": server.url(),
         "username": facts.admin,
@@ -1583,6 +1615,7 @@ async fn arcgis_python_api_pages_through_more_than_100_users_and_folder_items() 
     if let Some(v) = run.value("contentGetMissing") {
         run.check("content.get(missing id)", v, Value::Null);
     }
+    run.check_off_loopback(&fixture);
     run.check_stats(&server.stats(), &[PYTHON_SERVER_PROBES, MISSING_ITEM]);
     run.finish();
     server.shutdown().await;

@@ -373,8 +373,7 @@ struct Allowed {
     endpoint: &'static str,
     outcome: &'static str,
     count: u64,
-    /// Why the error is right; documentation for whoever reads a failure.
-    #[allow(dead_code)]
+    /// Why the error is right, shown when more of them come than expected.
     why: &'static str,
 }
 
@@ -571,14 +570,16 @@ impl ClientRun {
                 if outcome == "ok" {
                     continue;
                 }
-                let tolerated = allowed
+                let expected: Vec<&Allowed> = allowed
                     .iter()
                     .filter(|a| a.endpoint == endpoint && a.outcome == outcome)
-                    .map(|a| a.count)
-                    .sum::<u64>();
+                    .collect();
+                let tolerated: u64 = expected.iter().map(|a| a.count).sum();
                 if count > tolerated {
+                    let reasons: Vec<&str> = expected.iter().map(|a| a.why).collect();
                     self.problems.push(format!(
-                        "simulator answered {count} request(s) to {endpoint} with {outcome} (expected at most {tolerated})"
+                        "simulator answered {count} request(s) to {endpoint} with {outcome} \
+                         (expected at most {tolerated}: {reasons:?})"
                     ));
                 }
             }

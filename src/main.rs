@@ -123,12 +123,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(config: &PathBuf, log_format: Option<&str>) -> anyhow::Result<Settings> {
+fn load(config: &std::path::Path, log_format: Option<&str>) -> anyhow::Result<Settings> {
     let settings = Settings::load(config)?;
     let format = match log_format {
         Some("json") => LogFormat::Json,
         Some("human") => LogFormat::Human,
-        None => settings.log.format.clone(),
+        None => settings.log.format,
         Some(other) => anyhow::bail!("--log-format: '{other}' is not a log format (human or json)"),
     };
     logging::init(format, &settings.log.level)?;

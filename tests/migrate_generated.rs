@@ -229,7 +229,7 @@ async fn generated_org_migrates_with_every_reference_rewritten() {
                         item.id
                     );
                 }
-                if want.to_string() != expected.to_string() {
+                if *want != expected {
                     references_checked += 1;
                 }
             }

@@ -97,7 +97,11 @@ async fn adopt_maps_existing_objects_and_changes_none_of_their_properties() {
         .items
         .iter()
         .any(|i| i.groups.contains(&compliance[0].id)));
-    assert_eq!(after.users.len(), 19 + 0, "brown.rogers counted once");
+    assert_eq!(
+        after.users.len(),
+        19,
+        "brown.rogers counted once: 9 existing + 10 cloned"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -110,8 +110,10 @@ impl TaskKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
+    /// Boxed: a portal error carries the portal's whole message, and tasks return
+    /// `Result<_, TaskError>` everywhere.
     #[error(transparent)]
-    Portal(#[from] PortalError),
+    Portal(Box<PortalError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// This object cannot be copied as it is (bad data, a conflict the policy forbids).
@@ -120,6 +122,12 @@ pub enum TaskError {
     /// Worth another try later (e.g. the target has not caught up yet).
     #[error("{0}")]
     Transient(String),
+}
+
+impl From<PortalError> for TaskError {
+    fn from(error: PortalError) -> TaskError {
+        TaskError::Portal(Box::new(error))
+    }
 }
 
 impl Classify for TaskError {

@@ -316,7 +316,9 @@ pub async fn discover_user(ctx: &Context, job: DiscoverUser) -> Result<Completio
     let (username, round) = (job.username, job.round);
     let link_key = round_key(LINK_KEY, round);
     let root = ctx.source.user_content(&username, None).await?;
-    let mut listings: Vec<(Option<(String, String)>, Vec<Value>)> = vec![(None, root.items)];
+    // (folder id and title — none for the root — , the items listed there)
+    type Listing = (Option<(String, String)>, Vec<Value>);
+    let mut listings: Vec<Listing> = vec![(None, root.items)];
     for folder in &root.folders {
         let (Some(id), Some(title)) = (text(folder, "id"), text(folder, "title")) else {
             continue;

@@ -37,6 +37,7 @@ async fn killed_at_several_points_and_restarted_ends_in_a_faithful_clone() {
     // Deterministic kill moments (ms after start), spread over the run.
     let kill_after_ms = [150u64, 400, 250, 700, 350, 900, 500, 600];
     let mut kills = 0;
+    let mut progress_at_kills = Vec::new();
     for delay in kill_after_ms {
         let mut child = migrate_command(&config).spawn().expect("binary starts");
         let started = Instant::now();
@@ -57,11 +58,20 @@ async fn killed_at_several_points_and_restarted_ends_in_a_faithful_clone() {
             duplicates.is_empty(),
             "duplicates after kill {kills}: {duplicates:?}"
         );
+        if let Ok(status) = portal_migrate::commands::status(&dir.path().join("state.db")) {
+            let all: u64 = status.progress.iter().map(|row| row.count).sum();
+            progress_at_kills.push((status.total("done"), all));
+        }
     }
+    let mid_run = progress_at_kills
+        .iter()
+        .filter(|(done, all)| *done > 0 && done < all)
+        .count();
     assert!(
-        kills >= 4,
-        "most runs must have been killed mid-way (killed {kills})"
+        kills >= 4 && mid_run >= 3,
+        "most runs must have been killed mid-way (killed {kills}; done/all at each kill: {progress_at_kills:?})"
     );
+    println!("done/all tasks at each kill: {progress_at_kills:?}");
 
     let output = migrate_command(&config).output().expect("final run");
     assert!(

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use crate::class::{Classify, ErrorClass};
-use crate::portal::{Portal, PortalError, PortalSpec};
+use crate::portal::{Portal, PortalError, PortalSpec, UploadTuning};
 use crate::settings::{PortalSettings, Settings};
 use crate::store::{OpenOptions, PortalIdentity, Store, StoreError, Synchronous};
 use crate::work::{self, Summary};
@@ -89,6 +89,15 @@ pub fn portal_spec(label: &str, settings: &PortalSettings) -> PortalSpec {
     }
 }
 
+/// How large files go up: `items.multipart_threshold_mb` and `items.part_size_mb`.
+pub fn upload_tuning(settings: &Settings) -> UploadTuning {
+    UploadTuning {
+        multipart_threshold: settings.items.multipart_threshold,
+        part_size: usize::try_from(settings.items.part_size).unwrap_or(usize::MAX),
+        ..UploadTuning::default()
+    }
+}
+
 pub fn store_options(settings: &Settings) -> OpenOptions {
     OpenOptions {
         synchronous: match settings.state.synchronous {
@@ -122,6 +131,7 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         Portal::connect(portal_spec("source", &settings.source)),
         Portal::connect(portal_spec("target", &settings.target)),
     )?;
+    let target = target.with_upload_tuning(upload_tuning(&settings));
     let (source_id, target_id) = (identity(&source), identity(&target));
     store
         .call(move |s| s.bind_pair(&source_id, &target_id))

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::remap::{id_map_for, rewrite};
 use super::{existing_outcome, mapped, require_target_id, target_username, text, TaskError, TaskKind};
 use crate::engine::Context;
-use crate::portal::Upload;
+use crate::portal::{segment, Upload};
 use crate::store::{ClaimedTask, Completion};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,7 +48,17 @@ pub async fn run(ctx: &Context, _task: &ClaimedTask, job: ItemTask) -> Result<Co
     };
     let intent = super::intent_key(TaskKind::Item, &source_id);
 
-    if let Some(existing) = find_copy(ctx, &owner, folder.as_deref(), &source_id).await? {
+    let mut found = find_copy(ctx, &owner, folder.as_deref(), &source_id).await?;
+    if let Some(existing) = &found {
+        let target_id = text(existing, "id").unwrap_or_default();
+        if super::has_intent(ctx, &intent).await? && upload_unfinished(ctx, &owner, &target_id).await? {
+            // An earlier attempt died between addItem(multipart) and commit: the item has no
+            // file and must not be adopted. It is ours (the intent says so): start over.
+            discard(ctx, &owner, &target_id).await?;
+            found = None;
+        }
+    }
+    if let Some(existing) = found {
         let target_id = text(&existing, "id").unwrap_or_default();
         if super::has_intent(ctx, &intent).await? {
             finish(ctx, item, &source_id, &owner, &target_id).await?;
@@ -91,6 +101,23 @@ async fn find_copy(ctx: &Context, owner: &str, folder: Option<&str>, source_id: 
             .and_then(Value::as_array)
             .is_some_and(|keywords| keywords.iter().any(|k| k.as_str() == Some(keyword.as_str())))
     }))
+}
+
+/// Whether the item is a multipart upload that was never committed (`status` other than
+/// `completed`). Items added in one request report `completed`.
+async fn upload_unfinished(ctx: &Context, owner: &str, target_id: &str) -> Result<bool, TaskError> {
+    let path = format!("content/users/{}/items/{}/status", segment(owner), segment(target_id));
+    let answer = ctx.target.get(&path, &[]).await?;
+    Ok(answer
+        .get("status")
+        .and_then(Value::as_str)
+        .is_some_and(|status| status != "completed"))
+}
+
+async fn discard(ctx: &Context, owner: &str, target_id: &str) -> Result<(), TaskError> {
+    let path = format!("content/users/{}/items/{}/delete", segment(owner), segment(target_id));
+    ctx.target.post(&path, &[]).await?;
+    Ok(())
 }
 
 /// Steps after the item exists, all idempotent: the item's own access level, and its URL when

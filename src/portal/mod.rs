@@ -356,7 +356,7 @@ fn as_number(value: &Value) -> Option<i64> {
 }
 
 /// One path segment, percent-encoded (usernames may hold `@`, `\` or spaces).
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
     const SEGMENT: &AsciiSet = &CONTROLS
         .add(b' ')

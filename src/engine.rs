@@ -89,6 +89,10 @@ pub fn portal_spec(label: &str, settings: &PortalSettings) -> PortalSpec {
     }
 }
 
+/// Tries per read request before its transient error fails the task's attempt: a task of
+/// a hundred reads must not start over for one dropped request.
+const READ_ATTEMPTS: u32 = 4;
+
 /// How large files go up: `items.multipart_threshold_mb` and `items.part_size_mb`.
 pub fn upload_tuning(settings: &Settings) -> UploadTuning {
     UploadTuning {
@@ -131,7 +135,10 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         Portal::connect(portal_spec("source", &settings.source)),
         Portal::connect(portal_spec("target", &settings.target)),
     )?;
-    let target = target.with_upload_tuning(upload_tuning(&settings));
+    let source = source.with_read_attempts(READ_ATTEMPTS);
+    let target = target
+        .with_upload_tuning(upload_tuning(&settings))
+        .with_read_attempts(READ_ATTEMPTS);
     let (source_id, target_id) = (identity(&source), identity(&target));
     store
         .call(move |s| s.bind_pair(&source_id, &target_id))

@@ -664,3 +664,22 @@ pub fn campaign_seed(default: u64) -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// [`settings`] with `PORTAL_MIGRATE__…` overrides, for keys of the sections the base
+/// config already has (`source`, `target`, `retry`, `state`), which TOML cannot repeat.
+pub fn settings_with(
+    dir: &Path,
+    source: &SimServer,
+    target: &SimServer,
+    extra: &str,
+    overrides: &[(&str, &str)],
+) -> Settings {
+    let mut env = env();
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Settings::from_toml_str(&config_toml(source.url(), target.url(), extra), dir, &env)
+        .expect("test settings are valid")
+}

@@ -21,6 +21,8 @@ pub struct Status {
     pub target: Option<String>,
     pub progress: Vec<ProgressRow>,
     pub failures: Vec<FailureRow>,
+    /// Set while a run is paused because a portal does not answer (see `work::health`).
+    pub portal_down: Option<String>,
 }
 
 impl Status {
@@ -51,6 +53,7 @@ pub fn status(state_path: &Path) -> Result<Status, StoreError> {
         target: pair.as_ref().map(|(_, t)| format!("{} ({})", t.url, t.name)),
         progress: store.progress()?,
         failures: store.failures()?,
+        portal_down: store.control(crate::work::health::CONTROL_KEY)?,
     })
 }
 
@@ -61,6 +64,9 @@ impl fmt::Display for Status {
         writeln!(f, "state file: {}", self.state_file)?;
         if let (Some(source), Some(target)) = (&self.source, &self.target) {
             writeln!(f, "migration:  {source} → {target}")?;
+        }
+        if let Some(notice) = &self.portal_down {
+            writeln!(f, "PAUSED:     {notice}")?;
         }
         writeln!(f)?;
         write!(f, "{:<16}", "kind")?;

@@ -3,10 +3,12 @@
 //! one transaction. Request pacing lives in the portal client (one limiter per portal, shared
 //! by all workers), so adding workers never exceeds a portal's rate limit.
 
+pub mod health;
 mod retry;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -18,6 +20,16 @@ use crate::engine::{Context, RunError};
 use crate::store::{ClaimedTask, TaskId};
 
 pub use retry::backoff;
+
+use health::{Health, Verdict};
+
+/// The pool's view of the portals' health, shared with the tasks recording their outcomes.
+type SharedHealth = Arc<Mutex<Health>>;
+
+fn lock(health: &SharedHealth) -> std::sync::MutexGuard<'_, Health> {
+    // Every holder only updates a few fields without panicking in between.
+    health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// What one `drain` did, for the exit code and the report.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,9 +71,20 @@ pub async fn drain(
     let mut stopping = false;
     let shutdown = tokio::spawn(shutdown);
     tokio::pin!(shutdown);
+    let health: SharedHealth = Arc::default();
+    let pause = ctx.settings.retry.portal_down_pause;
+    // A process that died during an outage left its notice behind; this run starts afresh.
+    ctx.store
+        .call(|s| s.set_control(health::CONTROL_KEY, None))
+        .await?;
 
     loop {
-        if !stopping && fatal.is_none() && inflight.len() < workers {
+        let due = { lock(&health).due_probe(Instant::now()) };
+        if let Some(side) = due {
+            probe(ctx, &health, side, pause).await?;
+        }
+        let down = lock(&health).is_down();
+        if !stopping && fatal.is_none() && !down && inflight.len() < workers {
             let free = workers - inflight.len();
             let claimed = ctx
                 .store
@@ -71,7 +94,9 @@ pub async fn drain(
                 tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed");
                 let ctx = ctx.clone();
                 let id = task.id;
-                let handle = inflight.spawn(async move { (id, run_one(&ctx, task).await) });
+                let health = health.clone();
+                let handle =
+                    inflight.spawn(async move { (id, run_one(&ctx, &health, task).await) });
                 running.insert(handle.id(), id);
             }
         }
@@ -79,6 +104,15 @@ pub async fn drain(
         if inflight.is_empty() {
             if stopping || fatal.is_some() {
                 break;
+            }
+            let next_probe = { lock(&health).next_probe() };
+            if let Some(probe_at) = next_probe {
+                // A portal is down: nothing is claimed until it answers again.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(probe_at.into()) => {}
+                    _ = &mut shutdown, if !stopping => { stopping = true; summary.interrupted = true; }
+                }
+                continue;
             }
             let (outstanding, next) = ctx
                 .store
@@ -100,7 +134,9 @@ pub async fn drain(
             continue;
         }
 
+        let next_probe = lock(&health).next_probe();
         tokio::select! {
+            _ = tokio::time::sleep_until(next_probe.unwrap_or_else(Instant::now).into()), if next_probe.is_some() => {}
             joined = inflight.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
                 match joined {
@@ -162,11 +198,44 @@ pub async fn drain(
     }
 }
 
+/// Asks the down portal whether it answers again; announces the end of the outage if so.
+async fn probe(
+    ctx: &Context,
+    health: &SharedHealth,
+    side: health::Side,
+    pause: Duration,
+) -> Result<(), RunError> {
+    match health::answers(ctx, side).await {
+        Ok(()) => {
+            let recovered = { lock(health).recovered() };
+            let Some(outage) = recovered else { return Ok(()) };
+            let secs = (now_ms() - outage.since_ms).max(0) / 1000;
+            let message = format!(
+                "{} answers again after {secs} s without answering; work resumes",
+                outage.description
+            );
+            tracing::info!("{message}");
+            let run = ctx.run_id;
+            ctx.store
+                .call(move |s| {
+                    s.set_control(health::CONTROL_KEY, None)?;
+                    s.record_event(Some(run), None, "info", &message)
+                })
+                .await?;
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, retry_in_secs = pause.as_secs(), "the portal still does not answer; work stays paused");
+            lock(health).still_down(pause);
+        }
+    }
+    Ok(())
+}
+
 /// Runs one task and records its outcome. Never returns an error: every failure is written to
 /// the task's row, so the loop only counts.
-async fn run_one(ctx: &Context, task: ClaimedTask) -> Outcome {
+async fn run_one(ctx: &Context, health: &SharedHealth, task: ClaimedTask) -> Outcome {
     let result = clone::execute(ctx, &task).await;
-    match record(ctx, &task, result).await {
+    match record(ctx, health, &task, result).await {
         Ok(outcome) => outcome,
         Err(store_error) => Outcome::Fatal(format!(
             "could not record the outcome of task {} ({}): {store_error}",
@@ -177,12 +246,14 @@ async fn run_one(ctx: &Context, task: ClaimedTask) -> Outcome {
 
 async fn record(
     ctx: &Context,
+    health: &SharedHealth,
     task: &ClaimedTask,
     result: Result<crate::store::Completion, TaskError>,
 ) -> Result<Outcome, crate::store::StoreError> {
     let id = task.id;
     match result {
         Ok(completion) => {
+            lock(health).succeeded();
             tracing::info!(task = id, kind = %task.kind, key = %task.source_key, outcome = %completion.outcome, "done: {}", task.title);
             ctx.store
                 .call(move |s| s.complete(id, &completion))
@@ -192,6 +263,28 @@ async fn record(
         Err(error) => {
             let message = error.to_string();
             let class = error.class();
+            let pause = ctx.settings.retry.portal_down_pause;
+            let side = health::unanswered(ctx, &error);
+            let verdict = { lock(health).failed(side, ctx, pause) };
+            if !matches!(verdict, Verdict::Ordinary) {
+                if let Verdict::WentDown(outage) = &verdict {
+                    let notice = health::control_value(outage, pause);
+                    tracing::warn!("{notice}");
+                    let run = ctx.run_id;
+                    ctx.store
+                        .call(move |s| {
+                            s.set_control(health::CONTROL_KEY, Some(&notice))?;
+                            s.record_event(Some(run), None, "warn", &notice)
+                        })
+                        .await?;
+                }
+                // The outage, not the task, failed: wait for the portal without spending the
+                // attempt.
+                let at = now_ms() + pause.as_millis() as i64;
+                let reason = format!("paused while the portal does not answer: {message}");
+                ctx.store.call(move |s| s.snooze(id, at, &reason)).await?;
+                return Ok(Outcome::Retrying);
+            }
             if let Some(pause) = error.retry_after() {
                 tracing::info!(task = id, kind = %task.kind, key = %task.source_key, wait_ms = pause.as_millis() as u64, "portal asked us to wait: {message}");
                 let at = now_ms() + pause.as_millis() as i64;

@@ -108,6 +108,9 @@ async fn kill_at(
     let started = Instant::now();
     let parts_before = target.stats().count(ADD_PART, "ok");
     let commits_before = target.stats().count(COMMIT, "ok");
+    // Progress kills fire only once this run has finished a task of its own, so each one
+    // interrupts real work rather than a start-up.
+    let finished_at_start = progress(state).0;
     let mut armed: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait().expect("poll child") {
@@ -132,7 +135,7 @@ async fn kill_at(
                 if armed.is_none() {
                     let (finished, total, linked) = progress(state);
                     let total = if linked { total } else { total.max(estimate) };
-                    if finished as f64 >= fraction * total as f64 {
+                    if finished > finished_at_start && finished as f64 >= fraction * total as f64 {
                         armed = Some(Instant::now() + jitter);
                     }
                 }

@@ -167,16 +167,26 @@ async fn under_every_transient_fault_the_migration_completes_exactly() {
         .map(|(_, n)| n)
         .sum();
     // The campaign only proves something if the faults actually happened.
-    for kind in [
-        "fault:drop",
-        "fault:stall",
-        "fault:http503",
-        "rate_limited",
-        "error:498",
-    ] {
+    for kind in ["fault:drop", "fault:stall", "fault:http503", "rate_limited"] {
         assert!(
             source_stats.outcome_total(kind) + target_stats.outcome_total(kind) > 0,
             "the campaign injected no {kind}"
+        );
+    }
+    // Tokens expired during the run and were replaced (before expiry, or after a 498).
+    let ttl_periods = elapsed.as_secs() / plan.token_ttl_secs;
+    for (label, stats) in [("source", &source_stats), ("target", &target_stats)] {
+        let sign_ins = stats.count("generateToken", "ok");
+        println!(
+            "  {label}: {sign_ins} sign-ins for tokens living {} s ({} requests refused with 498 first)",
+            plan.token_ttl_secs,
+            stats.outcome_total("error:498")
+        );
+        assert!(
+            sign_ins >= 2 && sign_ins + 1 >= ttl_periods / 2,
+            "{label}: tokens expiring every {} s over {} s need fresh tokens, got {sign_ins} sign-ins",
+            plan.token_ttl_secs,
+            elapsed.as_secs()
         );
     }
     assert!(

@@ -126,15 +126,28 @@ fn identity(portal: &Portal) -> PortalIdentity {
 pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunError> {
     let settings = Arc::new(settings);
     let path = settings.state.path.clone();
+    let existed = path.exists();
     let options = store_options(&settings);
     let store = tokio::task::spawn_blocking(move || Store::open(&path, &options))
         .await
         .map_err(|join| RunError::Fatal(join.to_string()))??;
     let store = StoreHandle::new(store);
-    let (source, target) = tokio::try_join!(
+    let signed_in = tokio::try_join!(
         Portal::connect(portal_spec("source", &settings.source)),
         Portal::connect(portal_spec("target", &settings.target)),
-    )?;
+    );
+    let (source, target) = match signed_in {
+        Ok(portals) => portals,
+        Err(error) => {
+            // A wrong password or an unreachable portal must not leave an empty state file
+            // behind, which the next attempt would then have to be told about.
+            if !existed {
+                drop(store);
+                remove_new_state_file(&settings.state.path);
+            }
+            return Err(error.into());
+        }
+    };
     let source = source.with_read_attempts(READ_ATTEMPTS);
     let target = target
         .with_upload_tuning(upload_tuning(&settings))
@@ -152,6 +165,15 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         store,
         run_id,
     })
+}
+
+/// Removes a state file this process created a moment ago, with its companions.
+fn remove_new_state_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
 }
 
 /// `portal-migrate run`: plan when the state is new, then work until the queue drains (or

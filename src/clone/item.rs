@@ -185,6 +185,9 @@ impl Content {
 
         let is_file = text(item, "name").is_some() && !TEXT_TYPES.contains(&item_type);
         let data = match ctx.source.item_data(source_id).await? {
+            // An empty body is a 0-byte file for a file item: the copy gets its (empty)
+            // file, not an item without one.
+            None if is_file => text(item, "name").map(|file_name| Upload::Bytes { file_name, bytes: bytes::Bytes::new() }),
             None => None,
             Some(download) if is_file => {
                 let file_name = text(item, "name")

@@ -34,6 +34,9 @@ pub struct Faults {
     pub search_lag_ms: u64,
     /// Items whose `/data` always answers a permanent error.
     pub broken_items: Vec<String>,
+    /// Item types `addItem` refuses with a permanent error, as a portal without the
+    /// matching capability does.
+    pub refused_types: Vec<String>,
     /// Every API request is answered by a dropped connection: an unreachable portal.
     pub down: bool,
     /// Seeds the fault draws so that a test sees the same sequence every run.

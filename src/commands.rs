@@ -23,6 +23,8 @@ pub struct Status {
     pub failures: Vec<FailureRow>,
     /// The pause switch is set (`portal-migrate pause`): a running daemon claims nothing.
     pub paused: bool,
+    /// Set while a run is paused because a portal does not answer (see `work::health`).
+    pub portal_down: Option<String>,
 }
 
 impl Status {
@@ -58,6 +60,7 @@ pub fn status(state_path: &Path) -> Result<Status, StoreError> {
         progress: store.progress()?,
         failures: store.failures()?,
         paused: store.control(crate::work::PAUSED_KEY)?.is_some(),
+        portal_down: store.control(crate::work::health::CONTROL_KEY)?,
     })
 }
 
@@ -74,6 +77,9 @@ impl fmt::Display for Status {
                 f,
                 "paused:     yes — no new tasks are claimed; `portal-migrate resume` continues"
             )?;
+        }
+        if let Some(notice) = &self.portal_down {
+            writeln!(f, "PAUSED:     {notice}")?;
         }
         writeln!(f)?;
         write!(f, "{:<16}", "kind")?;

@@ -96,6 +96,19 @@ pub fn portal_spec(label: &str, settings: &PortalSettings) -> PortalSpec {
     }
 }
 
+/// Tries per read request before its transient error fails the task's attempt: a task of
+/// a hundred reads must not start over for one dropped request.
+const READ_ATTEMPTS: u32 = 4;
+
+/// How large files go up: `items.multipart_threshold_mb` and `items.part_size_mb`.
+pub fn upload_tuning(settings: &Settings) -> UploadTuning {
+    UploadTuning {
+        multipart_threshold: settings.items.multipart_threshold,
+        part_size: usize::try_from(settings.items.part_size).unwrap_or(usize::MAX),
+        ..UploadTuning::default()
+    }
+}
+
 pub fn store_options(settings: &Settings) -> OpenOptions {
     OpenOptions {
         synchronous: match settings.state.synchronous {
@@ -120,21 +133,32 @@ fn identity(portal: &Portal) -> PortalIdentity {
 pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunError> {
     let settings = Arc::new(settings);
     let path = settings.state.path.clone();
+    let existed = path.exists();
     let options = store_options(&settings);
     let store = tokio::task::spawn_blocking(move || Store::open(&path, &options))
         .await
         .map_err(|join| RunError::Fatal(join.to_string()))??;
     let store = StoreHandle::new(store);
-    let (source, target) = tokio::try_join!(
+    let signed_in = tokio::try_join!(
         Portal::connect(portal_spec("source", &settings.source)),
         Portal::connect(portal_spec("target", &settings.target)),
-    )?;
-    // Only the target receives uploads.
-    let target = target.with_upload_tuning(UploadTuning {
-        multipart_threshold: settings.items.multipart_threshold,
-        part_size: settings.items.part_size as usize,
-        ..UploadTuning::default()
-    });
+    );
+    let (source, target) = match signed_in {
+        Ok(portals) => portals,
+        Err(error) => {
+            // A wrong password or an unreachable portal must not leave an empty state file
+            // behind, which the next attempt would then have to be told about.
+            if !existed {
+                drop(store);
+                remove_new_state_file(&settings.state.path);
+            }
+            return Err(error.into());
+        }
+    };
+    let source = source.with_read_attempts(READ_ATTEMPTS);
+    let target = target
+        .with_upload_tuning(upload_tuning(&settings))
+        .with_read_attempts(READ_ATTEMPTS);
     let (source_id, target_id) = (identity(&source), identity(&target));
     store
         .call(move |s| s.bind_pair(&source_id, &target_id))
@@ -149,6 +173,15 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         run_id,
         roles: Arc::default(),
     })
+}
+
+/// Removes a state file this process created a moment ago, with its companions.
+fn remove_new_state_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
 }
 
 /// `portal-migrate run --once` as a library call: plan when the state is new, then work until

@@ -63,6 +63,7 @@ pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError>
             return Ok(mapped(TaskKind::Group, &source_id, &target_id, "updated"));
         }
         settle_owner(ctx, &source, &existing, &target_id).await?;
+        leave_unless_member(ctx, &source_id, &target_id).await?;
         return Ok(mapped(TaskKind::Group, &source_id, &target_id, "created"));
     }
 
@@ -75,6 +76,7 @@ pub async fn run(ctx: &Context, job: GroupTask) -> Result<Completion, TaskError>
         ))
     })?;
     settle_owner(ctx, &source, &created, &target_id).await?;
+    leave_unless_member(ctx, &source_id, &target_id).await?;
     Ok(mapped(TaskKind::Group, &source_id, &target_id, "created"))
 }
 
@@ -219,5 +221,40 @@ async fn settle_owner(
             )
             .await?;
     }
+    Ok(())
+}
+
+/// The signed-in administrator created the group, so the portal made it a member; once the
+/// group is handed to its owner, the administrator leaves it (as the portal's own cloner
+/// does) unless the source group has it as a member too. Checked against the target's
+/// member list rather than remembered, so an attempt interrupted between the hand-over and
+/// the leave finishes the job.
+async fn leave_unless_member(
+    ctx: &Context,
+    source_id: &str,
+    target_id: &str,
+) -> Result<(), TaskError> {
+    let signed_in = ctx.target.info().username.clone();
+    let members = ctx.target.group_members(target_id).await?;
+    let listed = |list: &[String]| list.iter().any(|u| u.eq_ignore_ascii_case(&signed_in));
+    if members.owner.eq_ignore_ascii_case(&signed_in)
+        || !(listed(&members.users) || listed(&members.admins))
+    {
+        return Ok(());
+    }
+    let source_members = ctx.source.group_members(source_id).await?;
+    let wanted = std::iter::once(&source_members.owner)
+        .chain(&source_members.admins)
+        .chain(&source_members.users)
+        .any(|u| target_username(ctx, u).eq_ignore_ascii_case(&signed_in));
+    if wanted {
+        return Ok(());
+    }
+    ctx.target
+        .post(
+            &format!("community/groups/{target_id}/removeUsers"),
+            &[("users", signed_in)],
+        )
+        .await?;
     Ok(())
 }

@@ -105,22 +105,14 @@ pub async fn run(
         };
         // By the id map, not the folder listing: the item may have moved folders since.
         if let Some(target_id) = mapped_copy {
-            let content = Content::fetch(ctx, item, &source_id, &item_type).await?;
-            let note = content.note();
-            ctx.target
-                .update_item(
-                    &owner,
-                    &target_id,
-                    &content.params,
-                    content.data,
-                    content.thumbnail,
-                    content.metadata,
-                )
-                .await?;
-            finish(ctx, item, &source_id, &owner, &target_id).await?;
-            let mut completion = mapped(TaskKind::Item, &source_id, &target_id, "updated");
-            completion.note = note;
-            return Ok(completion);
+            let copy = Copy {
+                item,
+                source_id: &source_id,
+                item_type: &item_type,
+                owner: &owner,
+                target_id: &target_id,
+            };
+            return copy.overwrite(ctx, "updated").await;
         }
     }
 
@@ -314,6 +306,12 @@ impl Content {
 
         let is_file = is_file_item(item);
         let data = match ctx.source.item_data(source_id).await? {
+            // An empty body is a 0-byte file for a file item: the copy gets its (empty)
+            // file, not an item without one.
+            None if is_file => text(item, "name").map(|file_name| Upload::Bytes {
+                file_name,
+                bytes: bytes::Bytes::new(),
+            }),
             None => None,
             Some(download) if is_file => {
                 let file_name = text(item, "name")

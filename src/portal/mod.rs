@@ -40,6 +40,14 @@ pub use transfer::{Download, FilePart, PartBody, Upload, UploadTuning};
 /// Lists are fetched in pages of the portal's maximum size.
 const PAGE_SIZE: u32 = 100;
 
+/// First pause before a read is tried again; doubles each time.
+const READ_BACKOFF: Duration = Duration::from_millis(200);
+/// `429` answers waited out inside one read (they spend no attempt); after that the task
+/// queue takes over and snoozes the task.
+const READ_THROTTLE_WAITS: u32 = 20;
+/// A `Retry-After` longer than this is left to the task queue as well.
+const READ_MAX_WAIT: Duration = Duration::from_secs(10);
+
 /// How to reach and sign in to one portal.
 #[derive(Debug, Clone)]
 pub struct PortalSpec {
@@ -166,6 +174,9 @@ pub struct Portal {
     core: Arc<Core>,
     info: Arc<PortalInfo>,
     upload: UploadTuning,
+    /// Tries per read before a transient error reaches the caller (1 = no retry); see
+    /// [`Portal::with_read_attempts`].
+    read_attempts: u32,
 }
 
 impl fmt::Debug for Portal {
@@ -197,12 +208,23 @@ impl Portal {
             core,
             info: Arc::new(info),
             upload: UploadTuning::default(),
+            read_attempts: 1,
         })
     }
 
     /// Changes how large files are uploaded (threshold, part size, retries).
     pub fn with_upload_tuning(mut self, tuning: UploadTuning) -> Portal {
         self.upload = tuning;
+        self
+    }
+
+    /// Retries reads (GETs and downloads) that fail transiently, up to `attempts` tries in
+    /// all, and waits out short `Retry-After` pauses inside the read. Reads change nothing, so
+    /// repeating one is always safe; without this, a task made of many reads (a user's folders
+    /// and every item's relationships: a hundred requests) almost never gets through a portal
+    /// that fails a few percent of requests, and spends its retry budget starting over.
+    pub fn with_read_attempts(mut self, attempts: u32) -> Portal {
+        self.read_attempts = attempts.max(1);
         self
     }
 
@@ -230,9 +252,46 @@ impl Portal {
 
     /// GET `<url>/sharing/rest/<path>` (sent as POST when the query would be too long).
     pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, PortalError> {
-        self.core
-            .call_json(Verb::Get, Root::Sharing, path, params, Vec::new())
-            .await
+        self.retry_read(|| {
+            self.core
+                .call_json(Verb::Get, Root::Sharing, path, params, Vec::new())
+        })
+        .await
+    }
+
+    /// Runs `read` again after a transient failure (see [`Portal::with_read_attempts`]),
+    /// waiting out short `Retry-After` pauses without counting them as attempts.
+    async fn retry_read<T, F, Fut>(&self, mut read: F) -> Result<T, PortalError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, PortalError>>,
+    {
+        use crate::class::{Classify, ErrorClass};
+        if self.read_attempts <= 1 {
+            return read().await;
+        }
+        let (mut attempt, mut throttled) = (1u32, 0u32);
+        loop {
+            let error = match read().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.class() != ErrorClass::Transient => return Err(error),
+                Err(error) => error,
+            };
+            let pause = match error.retry_after() {
+                Some(wait) if wait <= READ_MAX_WAIT && throttled < READ_THROTTLE_WAITS => {
+                    throttled += 1;
+                    wait
+                }
+                Some(_) => return Err(error),
+                None if attempt < self.read_attempts => {
+                    attempt += 1;
+                    READ_BACKOFF.saturating_mul(1 << (attempt - 2))
+                }
+                None => return Err(error),
+            };
+            tracing::debug!(portal = %self.label(), attempt, error = %error, "retrying a read");
+            tokio::time::sleep(pause).await;
+        }
     }
 
     /// POST `<url>/sharing/rest/<path>` as a form.
@@ -267,7 +326,7 @@ impl Portal {
 
     /// GET `<url>/sharing/rest/<path>` as a stream; `None` when the body is empty.
     pub async fn download(&self, path: &str) -> Result<Option<Download>, PortalError> {
-        self.core.download(path).await
+        self.retry_read(|| self.core.download(path)).await
     }
 
     /// Every element of `results_key` across all pages (`start`/`num`/`nextStart`).
@@ -362,7 +421,7 @@ fn as_number(value: &Value) -> Option<i64> {
 }
 
 /// One path segment, percent-encoded (usernames may hold `@`, `\` or spaces).
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
     const SEGMENT: &AsciiSet = &CONTROLS
         .add(b' ')

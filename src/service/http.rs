@@ -159,6 +159,7 @@ impl Snapshot {
                         progress: s.progress()?,
                         failures,
                         paused: super::is_paused(s)?,
+                        portal_down: s.control(crate::work::health::CONTROL_KEY)?,
                     },
                     failures_total,
                     sync: super::SyncRecord::read(s)?,

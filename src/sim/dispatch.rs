@@ -251,10 +251,13 @@ pub async fn handle(
         sim.record(template, "fault:down");
         return drop_connection(&kill).await;
     }
-    let (delay, admitted) = {
+    let ((delay, spiked), admitted) = {
         let mut engine = lock(&sim.engine);
         (engine.extra_latency(&faults), engine.take_token(&faults))
     };
+    if spiked {
+        lock(&sim.counters).spiked();
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -15,6 +15,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// A uniform random extra delay in `0..jitter_ms`, on top of `latency_ms`.
     pub jitter_ms: u64,
+    /// Ratio (0..=1) of API requests that are held `spike_ms` longer: occasional slow
+    /// answers, as from a portal under load, rather than a uniform latency.
+    pub spike_rate: f64,
+    /// The extra delay of a latency spike.
+    pub spike_ms: u64,
     /// Token bucket over all API requests; the excess gets HTTP 429 with `Retry-After`.
     pub rate_limit_rps: Option<f64>,
     /// Ratio (0..=1) of API requests that draw a transient failure.
@@ -29,6 +34,9 @@ pub struct Faults {
     pub search_lag_ms: u64,
     /// Items whose `/data` always answers a permanent error.
     pub broken_items: Vec<String>,
+    /// Item types `addItem` refuses with a permanent error, as a portal without the
+    /// matching capability does.
+    pub refused_types: Vec<String>,
     /// Every API request is answered by a dropped connection: an unreachable portal.
     pub down: bool,
     /// Seeds the fault draws so that a test sees the same sequence every run.
@@ -111,13 +119,20 @@ impl Engine {
         self.bucket_tokens = f64::NAN;
     }
 
-    pub fn extra_latency(&mut self, faults: &Faults) -> Duration {
+    /// The delay to add to one request, and whether it includes a latency spike.
+    pub fn extra_latency(&mut self, faults: &Faults) -> (Duration, bool) {
         let jitter = if faults.jitter_ms > 0 {
             self.rng.random_range(0..faults.jitter_ms)
         } else {
             0
         };
-        Duration::from_millis(faults.latency_ms + jitter)
+        // Drawn only when asked for, so seeded sequences without spikes stay as they were.
+        let spiked = faults.spike_rate > 0.0 && self.rng.random::<f64>() < faults.spike_rate;
+        let spike = if spiked { faults.spike_ms } else { 0 };
+        (
+            Duration::from_millis(faults.latency_ms + jitter + spike),
+            spiked,
+        )
     }
 
     /// Takes one token from the bucket, or says how many whole seconds until one is there.
@@ -185,6 +200,36 @@ mod tests {
         assert!(engine.take_token(&faults).is_ok());
         assert!(engine.take_token(&faults).is_ok());
         assert_eq!(engine.take_token(&faults), Err(1));
+    }
+
+    #[test]
+    fn spikes_delay_about_the_asked_ratio_of_requests() {
+        let faults = Faults {
+            latency_ms: 1,
+            spike_rate: 0.25,
+            spike_ms: 2_000,
+            ..Faults::default()
+        };
+        let mut engine = Engine::new(Some(9));
+        let drawn: Vec<(Duration, bool)> =
+            (0..1_000).map(|_| engine.extra_latency(&faults)).collect();
+        let spikes = drawn.iter().filter(|(_, spiked)| *spiked).count();
+        assert!(
+            (200..300).contains(&spikes),
+            "{spikes} spikes in 1000 requests at 25%"
+        );
+        for (delay, spiked) in drawn {
+            let expected = if spiked { 2_001 } else { 1 };
+            assert_eq!(delay, Duration::from_millis(expected));
+        }
+        let calm = Faults {
+            latency_ms: 1,
+            ..Faults::default()
+        };
+        assert_eq!(
+            engine.extra_latency(&calm),
+            (Duration::from_millis(1), false)
+        );
     }
 
     #[test]

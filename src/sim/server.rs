@@ -75,15 +75,18 @@ pub struct SimServer {
     /// `true` tells the accept loop and every connection to stop.
     stop: watch::Sender<bool>,
     accept_task: Option<JoinHandle<()>>,
+    /// In TLS mode: the PEM of the certificate authority that signed the server's certificate.
+    ca_pem: Option<String>,
 }
 
 impl SimServer {
     pub async fn start(fixture: Fixture, options: SimOptions) -> Result<SimServer, SimError> {
         let state = State::load(fixture)?;
-        let tls = if options.tls {
-            Some(tls_acceptor()?)
+        let (tls, ca_pem) = if options.tls {
+            let (acceptor, ca_pem) = tls_acceptor()?;
+            (Some(acceptor), Some(ca_pem))
         } else {
-            None
+            (None, None)
         };
         let listener =
             TcpListener::bind(options.listen)
@@ -114,6 +117,7 @@ impl SimServer {
             addr,
             stop,
             accept_task: Some(accept_task),
+            ca_pem,
         })
     }
 
@@ -143,6 +147,18 @@ impl SimServer {
         self.sim.stats()
     }
 
+    /// In TLS mode, the PEM certificate of the throwaway authority that signed this
+    /// simulator's certificate: what a client's `ca_file` must trust.
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Every token the simulator has issued that is still on record, for tests proving that
+    /// tokens never leak into logs or files.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.sim.state).tokens.keys().cloned().collect()
+    }
+
     /// Stops accepting, closes every connection and waits for the accept loop to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -158,13 +174,28 @@ impl Drop for SimServer {
     }
 }
 
-fn tls_acceptor() -> Result<TlsAcceptor, SimError> {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .map_err(|e| SimError::Tls(e.to_string()))?;
-    let cert = certified.cert.der().clone();
+/// A server certificate for 127.0.0.1 and localhost signed by a throwaway authority made
+/// here (a client can trust the authority with `ca_file`; a self-signed server certificate
+/// cannot serve as its own trust anchor), and the authority's PEM.
+fn tls_acceptor() -> Result<(TlsAcceptor, String), SimError> {
+    let tls_error = |e: rcgen::Error| SimError::Tls(e.to_string());
+    let ca_key = rcgen::KeyPair::generate().map_err(tls_error)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls_error)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "portal-migrate simulator CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(tls_error)?;
+    let server_key = rcgen::KeyPair::generate().map_err(tls_error)?;
+    let server_params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .map_err(tls_error)?;
+    let server = server_params
+        .signed_by(&server_key, &ca, &ca_key)
+        .map_err(tls_error)?;
+    let cert = server.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
-        certified.key_pair.serialize_der(),
+        server_key.serialize_der(),
     ));
     // An explicit provider, so that no process-wide default has to be installed (and two
     // simulators, or a simulator and a client, never race to install one).
@@ -176,7 +207,7 @@ fn tls_acceptor() -> Result<TlsAcceptor, SimError> {
         .with_single_cert(vec![cert], key)
         .map_err(|e| SimError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((TlsAcceptor::from(Arc::new(config)), ca.pem()))
 }
 
 async fn accept_loop(

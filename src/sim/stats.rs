@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Stats {
     pub total: u64,
     pub by_endpoint: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Requests held back by a latency spike (`Faults::spike_rate`), whatever their outcome.
+    pub latency_spikes: u64,
 }
 
 impl Stats {
@@ -34,6 +36,7 @@ impl Stats {
 #[derive(Default)]
 pub(crate) struct Counters {
     counts: HashMap<(&'static str, String), u64>,
+    spikes: u64,
 }
 
 impl Counters {
@@ -45,8 +48,15 @@ impl Counters {
         }
     }
 
+    pub fn spiked(&mut self) {
+        self.spikes += 1;
+    }
+
     pub fn stats(&self) -> Stats {
-        let mut stats = Stats::default();
+        let mut stats = Stats {
+            latency_spikes: self.spikes,
+            ..Stats::default()
+        };
         for ((endpoint, outcome), count) in &self.counts {
             stats.total += count;
             stats

@@ -171,17 +171,11 @@ fn take_lock(path: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|e| match e.kind() {
-            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-                StoreError::NotWritable {
-                    path: lock_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                    reason: format!("cannot create the lock file {}: {e}", lock_path.display()),
-                }
-            }
-            _ => StoreError::Io {
-                path: lock_path.clone(),
-                source: e,
-            },
+        // Whatever the reason (permissions, a read-only or pseudo file system such as /proc,
+        // a vanished directory), the fix is the same: put the state file somewhere writable.
+        .map_err(|e| StoreError::NotWritable {
+            path: lock_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            reason: format!("cannot create the lock file {}: {e}", lock_path.display()),
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),

@@ -4,11 +4,12 @@
 //! by all workers), so adding workers never exceeds a portal's rate limit.
 
 mod controls;
+pub mod health;
 mod retry;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -24,6 +25,18 @@ pub use retry::backoff;
 
 /// How often the pool looks at the `paused` switch in the state file.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
+
+use health::{Health, Verdict};
+
+/// The pool's view of the portals' health, shared with the tasks recording their outcomes.
+type SharedHealth = Arc<Mutex<Health>>;
+
+fn lock(health: &SharedHealth) -> std::sync::MutexGuard<'_, Health> {
+    // Every holder only updates a few fields without panicking in between.
+    health
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// What one `drain` did, for the exit code and the report.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -82,8 +95,19 @@ pub async fn drain_with(
     tokio::pin!(shutdown);
     let mut pause_checked: Option<Instant> = None;
     let mut paused = false;
+    let health: SharedHealth = Arc::default();
+    let down_pause = ctx.settings.retry.portal_down_pause;
+    // A process that died during an outage left its notice behind; this run starts afresh.
+    ctx.store
+        .call(|s| s.set_control(health::CONTROL_KEY, None))
+        .await?;
 
     loop {
+        let due = { lock(&health).due_probe(Instant::now()) };
+        if let Some(side) = due {
+            probe(ctx, &health, side, down_pause).await?;
+        }
+        let down = lock(&health).is_down();
         if pause_checked.is_none_or(|at| at.elapsed() >= PAUSE_POLL) {
             paused = ctx.store.call(|s| s.control(PAUSED_KEY)).await?.is_some();
             pause_checked = Some(Instant::now());
@@ -99,7 +123,7 @@ pub async fn drain_with(
             }
         }
         let workers = controls.workers();
-        if !stopping && !paused && fatal.is_none() && inflight.len() < workers {
+        if !stopping && !paused && !down && fatal.is_none() && inflight.len() < workers {
             let free = workers - inflight.len();
             let (claimed, waits) = ctx
                 .store
@@ -129,8 +153,10 @@ pub async fn drain_with(
                     key: task.source_key.clone(),
                 };
                 let id = task.id;
-                let handle =
-                    inflight.spawn(async move { (id, run_one(&ctx, &controls.stats, task).await) });
+                let health = health.clone();
+                let handle = inflight.spawn(async move {
+                    (id, run_one(&ctx, &controls.stats, &health, task).await)
+                });
                 running.insert(handle.id(), label);
             }
         }
@@ -145,6 +171,15 @@ pub async fn drain_with(
                 .await?;
             if outstanding == 0 {
                 break;
+            }
+            let next_probe = { lock(&health).next_probe() };
+            if let Some(probe_at) = next_probe {
+                // A portal is down: nothing is claimed until it answers again.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(probe_at.into()) => {}
+                    _ = &mut shutdown, if !stopping => { stopping = true; summary.interrupted = true; }
+                }
+                continue;
             }
             if paused {
                 tokio::select! {
@@ -166,7 +201,9 @@ pub async fn drain_with(
             continue;
         }
 
+        let next_probe = lock(&health).next_probe();
         tokio::select! {
+            _ = tokio::time::sleep_until(next_probe.unwrap_or_else(Instant::now).into()), if next_probe.is_some() => {}
             joined = inflight.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
                 match joined {
@@ -241,9 +278,14 @@ struct Running {
 
 /// Runs one task and records its outcome. Never returns an error: every failure is written to
 /// the task's row, so the loop only counts.
-async fn run_one(ctx: &Context, stats: &PoolStats, task: ClaimedTask) -> Outcome {
+async fn run_one(
+    ctx: &Context,
+    stats: &PoolStats,
+    health: &SharedHealth,
+    task: ClaimedTask,
+) -> Outcome {
     let result = clone::execute(ctx, &task).await;
-    let outcome = record(ctx, &task, result).await;
+    let outcome = record(ctx, health, &task, result).await;
     match &outcome {
         Ok(Outcome::Completed) => PoolStats::bump(&stats.completed, 1),
         Ok(Outcome::Retrying) => PoolStats::bump(&stats.retried, 1),
@@ -265,12 +307,14 @@ async fn run_one(ctx: &Context, stats: &PoolStats, task: ClaimedTask) -> Outcome
 
 async fn record(
     ctx: &Context,
+    health: &SharedHealth,
     task: &ClaimedTask,
     result: Result<crate::store::Completion, TaskError>,
 ) -> Result<Outcome, crate::store::StoreError> {
     let id = task.id;
     match result {
         Ok(completion) => {
+            lock(health).succeeded();
             tracing::info!(task = id, kind = %task.kind, key = %task.source_key, outcome = %completion.outcome, "done: {}", task.title);
             ctx.store.call(move |s| s.complete(id, &completion)).await?;
             Ok(Outcome::Completed)
@@ -278,6 +322,27 @@ async fn record(
         Err(error) => {
             let message = error.to_string();
             let class = error.class();
+            let side = health::unanswered(ctx, &error);
+            let verdict = { lock(health).failed(side, ctx, down_pause(ctx)) };
+            if !matches!(verdict, Verdict::Ordinary) {
+                if let Verdict::WentDown(outage) = &verdict {
+                    let notice = health::control_value(outage, down_pause(ctx));
+                    tracing::warn!("{notice}");
+                    let run = ctx.run_id;
+                    ctx.store
+                        .call(move |s| {
+                            s.set_control(health::CONTROL_KEY, Some(&notice))?;
+                            s.record_event(Some(run), None, "warn", &notice)
+                        })
+                        .await?;
+                }
+                // The outage, not the task, failed: wait for the portal without spending the
+                // attempt.
+                let at = now_ms() + down_pause(ctx).as_millis() as i64;
+                let reason = format!("paused while the portal does not answer: {message}");
+                ctx.store.call(move |s| s.snooze(id, at, &reason)).await?;
+                return Ok(Outcome::Snoozed);
+            }
             if let Some(pause) = error.retry_after() {
                 tracing::info!(task = id, kind = %task.kind, key = %task.source_key, wait_ms = pause.as_millis() as u64, "portal asked us to wait: {message}");
                 let at = now_ms() + pause.as_millis() as i64;
@@ -317,4 +382,43 @@ async fn record(
             }
         }
     }
+}
+
+fn down_pause(ctx: &Context) -> Duration {
+    ctx.settings.retry.portal_down_pause
+}
+
+/// Asks the down portal whether it answers again; announces the end of the outage if so.
+async fn probe(
+    ctx: &Context,
+    health: &SharedHealth,
+    side: health::Side,
+    pause: Duration,
+) -> Result<(), RunError> {
+    match health::answers(ctx, side).await {
+        Ok(()) => {
+            let recovered = { lock(health).recovered() };
+            let Some(outage) = recovered else {
+                return Ok(());
+            };
+            let secs = (now_ms() - outage.since_ms).max(0) / 1000;
+            let message = format!(
+                "{} answers again after {secs} s without answering; work resumes",
+                outage.description
+            );
+            tracing::info!("{message}");
+            let run = ctx.run_id;
+            ctx.store
+                .call(move |s| {
+                    s.set_control(health::CONTROL_KEY, None)?;
+                    s.record_event(Some(run), None, "info", &message)
+                })
+                .await?;
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, retry_in_secs = pause.as_secs(), "the portal still does not answer; work stays paused");
+            lock(health).still_down(pause);
+        }
+    }
+    Ok(())
 }

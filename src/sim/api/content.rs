@@ -290,6 +290,16 @@ pub fn add_item(
     };
     let title = ctx.req.require("title")?.to_owned();
     let item_type = ctx.req.require("type")?.to_owned();
+    if ctx
+        .faults
+        .refused_types
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(&item_type))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Item type '{item_type}' is not supported by this portal."
+        )));
+    }
     let id = match ctx.req.get("itemidtocreate") {
         Some(wanted) if state.portal.portal_mode == "singletenant" => {
             if !is_item_id(wanted) {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use portal_migrate::engine;
 use portal_migrate::fixture::{Fixture, ItemData};
@@ -50,10 +50,6 @@ fn with_a_big_group(mut fixture: Fixture) -> (Fixture, String) {
     (fixture, group)
 }
 
-fn is_system_user(username: &str) -> bool {
-    username == "admin" || username.starts_with("esri_")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generated_org_migrates_with_every_reference_rewritten() {
     let spec = spec();
@@ -88,195 +84,58 @@ async fn generated_org_migrates_with_every_reference_rewritten() {
 
     let after = target.snapshot();
     assert!(common::duplicate_report(&after).is_empty());
+    // Every user, group, folder, item, share, membership and relationship, with every id
+    // inside JSON data and URLs rewritten (custom roles compared by name).
+    let ids = common::assert_faithful_clone(&source_fixture, &generate_target(&spec), &after);
 
-    // Users: properties, custom roles mapped by name, enterprise identities.
-    let source_roles: HashMap<&str, &str> = source_fixture
-        .portal
-        .roles
-        .iter()
-        .map(|r| (r.id.as_str(), r.name.as_str()))
-        .collect();
-    let target_roles: HashMap<&str, &str> = after
-        .portal
-        .roles
-        .iter()
-        .map(|r| (r.id.as_str(), r.name.as_str()))
-        .collect();
-    let mut custom = 0;
-    let mut enterprise = 0;
-    for user in source_fixture
-        .users
-        .iter()
-        .filter(|u| !is_system_user(&u.username))
-    {
+    // The hard parts were really there.
+    let ordinary: Vec<_> = common::migrated_users(&source_fixture);
+    assert!(
+        ordinary.iter().any(|u| u.role_id.is_some()),
+        "custom-role users"
+    );
+    for user in ordinary.iter().filter(|u| u.role_id.is_some()) {
         let copy = after
             .users
             .iter()
-            .find(|u| u.username == user.username)
-            .expect("user cloned");
-        assert_eq!(copy.role, user.role, "role of {}", user.username);
-        match &user.role_id {
-            Some(role_id) => {
-                custom += 1;
-                let copy_role = copy.role_id.as_deref().expect("custom role kept");
-                assert_ne!(copy_role, role_id, "role ids differ between portals");
-                assert_eq!(
-                    target_roles[copy_role],
-                    source_roles[role_id.as_str()],
-                    "role name of {}",
-                    user.username
-                );
-            }
-            None => assert_eq!(copy.role_id, None),
-        }
-        assert_eq!(
-            (&copy.provider, &copy.idp_username),
-            (&user.provider, &user.idp_username)
+            .find(|c| c.username == user.username)
+            .unwrap();
+        assert_ne!(
+            copy.role_id, user.role_id,
+            "role ids differ between portals"
         );
-        if user.provider == "enterprise" {
-            enterprise += 1;
-        }
-        assert_eq!(copy.user_license_type_id, user.user_license_type_id);
-        let want: BTreeSet<_> = user.folders.iter().map(|f| &f.title).collect();
-        let got: BTreeSet<_> = copy.folders.iter().map(|f| &f.title).collect();
-        assert_eq!(got, want, "folders of {}", user.username);
     }
-    assert!(
-        custom > 0 && enterprise == 2,
-        "the org has custom-role and enterprise users"
+    assert_eq!(
+        ordinary
+            .iter()
+            .filter(|u| u.provider == "enterprise")
+            .count(),
+        2
     );
-
-    // Groups with owners, managers and members.
-    let mut group_ids = HashMap::new();
-    for group in source_fixture
-        .groups
+    let referencing = source_fixture
+        .items
         .iter()
-        .filter(|g| !g.owner.starts_with("esri_") && g.title != "Basemaps")
-    {
-        let copy = after
-            .groups
-            .iter()
-            .find(|g| g.title == group.title)
-            .expect("group cloned");
-        group_ids.insert(group.id.clone(), copy.id.clone());
-        assert_eq!(copy.owner, group.owner, "owner of {}", group.title);
-        let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
-        assert_eq!(
-            set(&copy.admins),
-            set(&group.admins),
-            "managers of {}",
-            group.title
-        );
-        assert_eq!(
-            set(&copy.users),
-            set(&group.users),
-            "members of {}",
-            group.title
-        );
-    }
-
-    // Items: one copy each; every id inside JSON data and URLs rewritten.
-    let mut ids: HashMap<String, String> = HashMap::new();
-    for item in &source_fixture.items {
-        let keyword = format!("source-{}", item.id);
-        let copies: Vec<_> = after
-            .items
-            .iter()
-            .filter(|t| t.type_keywords.contains(&keyword))
-            .collect();
-        assert_eq!(copies.len(), 1, "one copy of {}", item.id);
-        ids.insert(item.id.clone(), copies[0].id.clone());
-    }
-    let rewrite = |text: &str| {
-        let mut out = text.to_string();
-        for (from, to) in ids.iter().chain(group_ids.iter()) {
-            out = out.replace(from.as_str(), to);
-        }
-        out
-    };
-    let mut references_checked = 0;
-    for item in &source_fixture.items {
-        let copy = after.items.iter().find(|t| t.id == ids[&item.id]).unwrap();
-        assert_eq!(
-            (&copy.owner, &copy.folder, &copy.title, &copy.item_type),
-            (&item.owner, &item.folder, &item.title, &item.item_type)
-        );
-        assert_eq!(
-            copy.url.as_deref().map(str::to_string),
-            item.url.as_deref().map(rewrite),
-            "url of {}",
-            item.id
-        );
-        let want_groups: BTreeSet<&str> =
-            item.groups.iter().map(|g| group_ids[g].as_str()).collect();
-        let got_groups: BTreeSet<&str> = copy.groups.iter().map(String::as_str).collect();
-        assert_eq!(got_groups, want_groups, "sharing of {}", item.id);
-        assert_eq!(copy.access, item.access, "access of {}", item.id);
-        match (&item.data, &copy.data) {
-            (Some(ItemData::Json(want)), Some(ItemData::Json(got))) => {
-                let expected: serde_json::Value =
-                    serde_json::from_str(&rewrite(&want.to_string())).unwrap();
-                assert_eq!(
-                    got, &expected,
-                    "data of {} ({})",
-                    item.title, item.item_type
-                );
-                let text = got.to_string();
-                for source_id in ids.keys() {
-                    assert!(
-                        !text.contains(source_id.as_str()),
-                        "{} still names source item {source_id}",
-                        item.id
-                    );
-                }
-                if *want != expected {
-                    references_checked += 1;
-                }
-            }
-            (want, got) => assert_eq!(got, want, "data of {}", item.id),
-        }
-    }
+        .filter(|i| match &i.data {
+            Some(ItemData::Json(v)) => ids
+                .keys()
+                .any(|id| v.to_string().contains(id.as_str()) && *id != i.id),
+            _ => false,
+        })
+        .count();
     assert!(
-        references_checked >= 10,
-        "the org has many referencing items ({references_checked})"
+        referencing >= 10,
+        "the org has many referencing items ({referencing})"
     );
     let nested = source_fixture.items.iter().any(
         |i| matches!(&i.data, Some(ItemData::Json(v)) if v.to_string().contains("GroupLayer")),
     );
     assert!(nested, "the org has nested group layers");
-
-    // More than 100 items in one group, all shared.
     let big = after
         .items
         .iter()
-        .filter(|i| i.groups.contains(&group_ids[&big_group]))
+        .filter(|i| i.groups.contains(&ids[&big_group]))
         .count();
     assert!(big > 100, "the big group holds {big} items");
-
-    // Relationships, mapped.
-    let want: BTreeSet<(String, String, String)> = source_fixture
-        .relationships
-        .iter()
-        .map(|r| {
-            (
-                r.relationship_type.clone(),
-                ids[&r.origin].clone(),
-                ids[&r.destination].clone(),
-            )
-        })
-        .collect();
-    let got: BTreeSet<(String, String, String)> = after
-        .relationships
-        .iter()
-        .map(|r| {
-            (
-                r.relationship_type.clone(),
-                r.origin.clone(),
-                r.destination.clone(),
-            )
-        })
-        .collect();
-    assert_eq!(got, want);
 
     // `verify` agrees, object by object.
     let report = portal_migrate::verify::verify(settings)

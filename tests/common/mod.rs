@@ -157,204 +157,41 @@ pub fn fields(
 /// web maps pointing at the target copies of their feature services. Returns source→target
 /// item ids (matched by owner, folder, title, type and the `source-` keyword).
 pub fn assert_faithful_sample_clone(target: &Fixture) -> HashMap<String, String> {
-    let source = sample_org::source();
-    let before = sample_org::target();
+    // The totals the sample org's README expects.
     assert_eq!(target.users.len(), 19, "users: 8 existing + 11 cloned");
     assert_eq!(target.groups.len(), 10, "groups: 6 existing + 4 cloned");
     let folders: usize = target.users.iter().map(|u| u.folders.len()).sum();
     assert_eq!(folders, 17, "folders");
     assert_eq!(target.items.len(), 49, "items");
     assert_eq!(target.relationships.len(), 10, "relationships");
-
-    // Pre-existing target users and groups are untouched.
-    for user in &before.users {
-        let now = target
-            .users
-            .iter()
-            .find(|u| u.username == user.username)
-            .expect("existing user kept");
-        assert_eq!(
-            now, user,
-            "pre-existing user {} must be left exactly as it was",
-            user.username
-        );
-    }
-    for group in &before.groups {
-        let now = target
-            .groups
-            .iter()
-            .find(|g| g.title == group.title)
-            .expect("existing group kept");
-        assert_eq!(
-            now, group,
-            "pre-existing group {} must be unchanged",
-            group.title
-        );
-    }
-
-    // Users: every copyable property.
-    let ordinary: Vec<_> = source
-        .users
-        .iter()
-        .filter(|u| u.username != "admin" && !u.username.starts_with("esri_"))
-        .collect();
-    assert_eq!(ordinary.len(), 11);
-    for user in ordinary {
+    let source = sample_org::source();
+    let ids = assert_faithful_clone(&source, &sample_org::target(), target);
+    // Its web maps point at the target copy of the same owner's feature service.
+    for map in source.items.iter().filter(|i| i.item_type == "Web Map") {
+        let Some(ItemData::Json(data)) = &map.data else {
+            panic!("web map data")
+        };
+        let layer = data["operationalLayers"][0]["itemId"]
+            .as_str()
+            .expect("layer itemId");
         let copy = target
-            .users
+            .items
             .iter()
-            .find(|u| u.username == user.username)
-            .unwrap_or_else(|| panic!("user {} was not cloned", user.username));
-        assert_ne!(copy.id, user.id, "target ids are new");
-        // A portal reports "english" units for a user who never chose any; copying what
-        // the source reports makes that explicit in the target, which is the same view.
-        let units_as_seen = |user: &portal_migrate::fixture::User| {
-            let mut f = fields(user, USER_FIELDS);
-            if f["units"].is_null() {
-                f.insert("units".into(), "english".into());
-            }
-            f
+            .find(|i| i.id == ids[&map.id])
+            .expect("copy");
+        let Some(ItemData::Json(copied)) = &copy.data else {
+            panic!("copied web map data")
         };
         assert_eq!(
-            units_as_seen(copy),
-            units_as_seen(user),
-            "properties of user {}",
-            user.username
-        );
-        let want: BTreeSet<_> = user.folders.iter().map(|f| f.title.clone()).collect();
-        let got: BTreeSet<_> = copy.folders.iter().map(|f| f.title.clone()).collect();
-        assert_eq!(got, want, "folders of {}", user.username);
-    }
-
-    // Groups: properties, owner, admins, members.
-    let group_by_source_id: HashMap<&str, &portal_migrate::fixture::Group> = source
-        .groups
-        .iter()
-        .filter(|g| !g.owner.starts_with("esri_") && g.title != "Basemaps")
-        .filter_map(|g| {
-            target
-                .groups
-                .iter()
-                .find(|t| t.title == g.title)
-                .map(|t| (g.id.as_str(), t))
-        })
-        .collect();
-    assert_eq!(
-        group_by_source_id.len(),
-        4,
-        "the 4 source groups are cloned"
-    );
-    for group in source
-        .groups
-        .iter()
-        .filter(|g| group_by_source_id.contains_key(g.id.as_str()))
-    {
-        let copy = group_by_source_id[group.id.as_str()];
-        assert_eq!(
-            fields(copy, GROUP_FIELDS),
-            fields(group, GROUP_FIELDS),
-            "properties of group {}",
-            group.title
-        );
-        let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
-        assert_eq!(
-            set(&copy.admins),
-            set(&group.admins),
-            "admins of {}",
-            group.title
-        );
-        assert_eq!(
-            set(&copy.users),
-            set(&group.users),
-            "members of {}",
-            group.title
+            copied["operationalLayers"][0]["itemId"].as_str(),
+            Some(ids[layer].as_str())
         );
     }
-
-    // Items: match each source item to exactly one copy by its source keyword.
-    let mut ids = HashMap::new();
-    for item in &source.items {
-        let keyword = format!("source-{}", item.id);
-        let copies: Vec<_> = target
-            .items
-            .iter()
-            .filter(|t| t.type_keywords.contains(&keyword))
-            .collect();
-        assert_eq!(
-            copies.len(),
-            1,
-            "item {} ({}) must have exactly one copy",
-            item.title,
-            item.id
-        );
-        ids.insert(item.id.clone(), copies[0].id.clone());
-    }
-    let group_ids: HashMap<&str, &str> = group_by_source_id
+    source
+        .items
         .iter()
-        .map(|(source_id, group)| (*source_id, group.id.as_str()))
-        .collect();
-    for item in &source.items {
-        let copy = target
-            .items
-            .iter()
-            .find(|t| t.id == ids[&item.id])
-            .expect("copy exists");
-        let mut keywords = copy.type_keywords.clone();
-        keywords.retain(|k| !k.starts_with("source-"));
-        assert_eq!(keywords, item.type_keywords, "typeKeywords of {}", item.id);
-        assert_eq!(
-            fields(copy, ITEM_FIELDS),
-            fields(item, ITEM_FIELDS),
-            "properties of item {} ({})",
-            item.title,
-            item.id
-        );
-        let want_groups: BTreeSet<&str> =
-            item.groups.iter().map(|g| group_ids[g.as_str()]).collect();
-        let got_groups: BTreeSet<&str> = copy.groups.iter().map(String::as_str).collect();
-        assert_eq!(got_groups, want_groups, "sharing of item {}", item.id);
-        match (&item.data, &copy.data) {
-            (Some(ItemData::Json(want)), Some(ItemData::Json(got)))
-                if item.item_type == "Web Map" =>
-            {
-                let mut expected = want.clone();
-                let layer_id = want["operationalLayers"][0]["itemId"]
-                    .as_str()
-                    .expect("layer itemId");
-                expected["operationalLayers"][0]["itemId"] = ids[layer_id].clone().into();
-                assert_eq!(
-                    got, &expected,
-                    "web map {} must point at the target feature service",
-                    item.id
-                );
-            }
-            (want, got) => assert_eq!(got, want, "data of item {}", item.id),
-        }
-    }
-    let relationships: BTreeSet<(String, String, String)> = target
-        .relationships
-        .iter()
-        .map(|r| {
-            (
-                r.relationship_type.clone(),
-                r.origin.clone(),
-                r.destination.clone(),
-            )
-        })
-        .collect();
-    let expected: BTreeSet<(String, String, String)> = source
-        .relationships
-        .iter()
-        .map(|r| {
-            (
-                r.relationship_type.clone(),
-                ids[&r.origin].clone(),
-                ids[&r.destination].clone(),
-            )
-        })
-        .collect();
-    assert_eq!(relationships, expected, "relationships");
-    ids
+        .map(|i| (i.id.clone(), ids[&i.id].clone()))
+        .collect()
 }
 
 /// Counts objects by identity, to prove nothing was duplicated.
@@ -554,10 +391,17 @@ pub fn assert_faithful_clone(
             user.username
         );
     }
-    let units_as_seen = |user: &User| {
+    // As a person reads them: "english" units for a user who never chose any, and a custom
+    // role by its name (role ids differ between portals; the name is what is copied).
+    let as_seen = |user: &User, portal: &Fixture| {
         let mut f = fields(user, USER_FIELDS);
         if f["units"].is_null() {
             f.insert("units".into(), "english".into());
+        }
+        if let Some(role_id) = &user.role_id {
+            if let Some(role) = portal.portal.roles.iter().find(|r| &r.id == role_id) {
+                f.insert("roleId".into(), format!("role named {}", role.name).into());
+            }
         }
         f
     };
@@ -568,8 +412,8 @@ pub fn assert_faithful_clone(
             .find(|u| u.username == user.username)
             .unwrap_or_else(|| panic!("user {} was not cloned", user.username));
         assert_eq!(
-            units_as_seen(copy),
-            units_as_seen(user),
+            as_seen(copy, target),
+            as_seen(user, source),
             "properties of user {}",
             user.username
         );

@@ -49,6 +49,8 @@ pub struct DemoReport {
     pub elapsed: Duration,
     pub state_path: PathBuf,
     pub failures: usize,
+    /// `verify` found every object equal.
+    pub verified: bool,
 }
 
 /// The sample organisation's expected target after a faithful clone (its README).
@@ -147,7 +149,7 @@ count = {workers}
     );
     let _ = writeln!(out, "state file:    {}\n", state_path.display());
     let started = Instant::now();
-    let migration = tokio::spawn(engine::run(settings, std::future::pending()));
+    let migration = tokio::spawn(engine::run(settings.clone(), std::future::pending()));
     // On a terminal one line redraws itself; in a log or pipe, a line per second.
     let live = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut last_line = Instant::now();
@@ -200,6 +202,21 @@ count = {workers}
         let mark = if got == want { "ok" } else { "DIFFERENT" };
         let _ = writeln!(out, "  {what:<14}{got:>5}  ({want})  {mark}");
     }
+    // Check what arrived object by object, as an administrator would with `verify`.
+    let verified = crate::verify::verify(settings)
+        .await
+        .map_err(|e| fatal("verify", &e))?;
+    let _ = writeln!(
+        out,
+        "\nverify (source and target compared object by object):"
+    );
+    for line in verified.to_string().lines().skip(3) {
+        let _ = if line.is_empty() {
+            writeln!(out)
+        } else {
+            writeln!(out, "  {line}")
+        };
+    }
     let _ = writeln!(
         out,
         "\nmigrated in {:.1}s ({} tasks, {} retries, {} failed) with {} ms simulated latency per request.",
@@ -222,5 +239,6 @@ count = {workers}
         elapsed,
         state_path,
         failures: status.failures.len(),
+        verified: verified.is_ok(),
     })
 }

@@ -253,7 +253,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .context("the demo failed")?;
             Ok(
-                if report.target == report.expected && report.failures == 0 {
+                if report.target == report.expected && report.failures == 0 && report.verified {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)

@@ -125,3 +125,25 @@ async fn status_reads_the_state_file_from_a_shell_without_passwords() {
         "{text}"
     );
 }
+
+#[test]
+fn the_demo_migrates_the_sample_org_and_reports_it_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_portal-migrate"))
+        .args(["demo", "--latency-ms", "0", "--dir"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .expect("demo runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "users            19  (19)  ok",
+        "items            49  (49)  ok",
+        "relationships    10  (10)  ok",
+        "ok: all 81 objects are equal",
+        "no failures",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(dir.path().join("demo/state.db").exists(), "the state file is left for inspection");
+}

@@ -145,6 +145,41 @@ pub struct Completion {
     pub note: Option<String>,
 }
 
+/// How a task ended, as [`Store::record_and_claim`] writes it. Each variant does what the
+/// method of the same name does.
+#[derive(Debug, Clone)]
+pub enum TaskOutcome {
+    /// [`Store::complete`].
+    Complete(Completion),
+    /// [`Store::retry_later`].
+    RetryLater {
+        run_at_ms: i64,
+        error: String,
+        class: String,
+    },
+    /// [`Store::snooze`].
+    Snooze { run_at_ms: i64, reason: String },
+    /// [`Store::fail`].
+    Fail { error: String, class: String },
+}
+
+/// What [`Store::claim`] takes, for [`Store::record_and_claim`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub now_ms: i64,
+    pub limit: usize,
+    pub lease_ms: i64,
+}
+
+/// The answer of [`Store::record_and_claim`].
+#[derive(Debug)]
+pub struct Recorded {
+    /// One per outcome, in order: `Ok(tasks blocked)` (always 0 but for a failure), or why
+    /// that outcome was refused (nothing of it was written).
+    pub outcomes: Vec<Result<u64, StoreError>>,
+    pub claimed: Vec<ClaimedTask>,
+}
+
 /// A relation discovered by one task for later ones, unique per (kind, subject, object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fact {
@@ -634,6 +669,60 @@ impl Store {
                 queue::complete(tx, *task, completion, now, run)?;
             }
             Ok(())
+        })
+    }
+
+    /// Group commit: writes the outcomes of several finished tasks and then claims up to
+    /// `claim.limit` ready tasks, all in one transaction, so one fsync covers the lot. Each
+    /// outcome is applied inside its own savepoint: a refused outcome (say, a task that is no
+    /// longer running) rolls back only its own writes and is reported in its slot of
+    /// [`Recorded::outcomes`], while the others commit. Every outcome stays all-or-nothing
+    /// with its id map rows, spawned tasks and facts, exactly as with [`Store::complete`].
+    /// The claim runs after the outcomes, so it already sees the tasks they made ready.
+    pub fn record_and_claim(
+        &self,
+        outcomes: &[(TaskId, TaskOutcome)],
+        claim: Option<ClaimRequest>,
+    ) -> Result<Recorded, StoreError> {
+        let run = self.current_run.get();
+        self.write(|tx| {
+            let now = now_ms();
+            let mut results = Vec::with_capacity(outcomes.len());
+            for (task, outcome) in outcomes {
+                tx.execute_batch("SAVEPOINT outcome")?;
+                let applied = match outcome {
+                    TaskOutcome::Complete(completion) => {
+                        queue::complete(tx, *task, completion, now, run).map(|()| 0)
+                    }
+                    TaskOutcome::RetryLater {
+                        run_at_ms,
+                        error,
+                        class,
+                    } => queue::retry_later(tx, *task, *run_at_ms, error, class, now, run)
+                        .map(|()| 0),
+                    TaskOutcome::Snooze { run_at_ms, reason } => {
+                        queue::snooze(tx, *task, *run_at_ms, reason, now, run).map(|()| 0)
+                    }
+                    TaskOutcome::Fail { error, class } => {
+                        queue::fail(tx, *task, error, class, now, run)
+                    }
+                };
+                if applied.is_err() {
+                    tx.execute_batch("ROLLBACK TO outcome")?;
+                }
+                tx.execute_batch("RELEASE outcome")?;
+                results.push(applied.map_err(|e| self.with_context(e)));
+            }
+            let claimed = match claim {
+                Some(request) if request.limit > 0 => {
+                    queue::claim(tx, request.now_ms, request.limit, request.lease_ms)?
+                }
+                _ => Vec::new(),
+            };
+            Ok(Recorded {
+                outcomes: results,
+                claimed,
+            })
         })
     }
 

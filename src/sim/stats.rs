@@ -45,6 +45,10 @@ impl Counters {
         }
     }
 
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
         for ((endpoint, outcome), count) in &self.counts {

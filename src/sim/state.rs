@@ -96,6 +96,90 @@ impl SimItem {
     }
 }
 
+/// Item relationships in the order they were made, indexed by origin and by destination:
+/// `relatedItems` is asked once per item during discovery, and a scan of every relationship
+/// per request made discovery of a 100,000-item org quadratic.
+#[derive(Default)]
+pub struct Relationships {
+    all: Vec<Relationship>,
+    by_origin: HashMap<String, Vec<usize>>,
+    by_destination: HashMap<String, Vec<usize>>,
+}
+
+impl Relationships {
+    pub fn new(all: Vec<Relationship>) -> Relationships {
+        let mut relationships = Relationships {
+            all,
+            ..Relationships::default()
+        };
+        relationships.reindex();
+        relationships
+    }
+
+    fn reindex(&mut self) {
+        self.by_origin.clear();
+        self.by_destination.clear();
+        for (index, r) in self.all.iter().enumerate() {
+            self.by_origin.entry(r.origin.clone()).or_default().push(index);
+            self.by_destination
+                .entry(r.destination.clone())
+                .or_default()
+                .push(index);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn to_vec(&self) -> Vec<Relationship> {
+        self.all.clone()
+    }
+
+    pub fn contains(&self, wanted: &Relationship) -> bool {
+        self.from_origin(&wanted.origin).any(|r| r == wanted)
+    }
+
+    pub fn push(&mut self, relationship: Relationship) {
+        let index = self.all.len();
+        self.by_origin
+            .entry(relationship.origin.clone())
+            .or_default()
+            .push(index);
+        self.by_destination
+            .entry(relationship.destination.clone())
+            .or_default()
+            .push(index);
+        self.all.push(relationship);
+    }
+
+    /// Removals are rare (deleting an item or a relationship): rebuilding the index is fine.
+    pub fn retain(&mut self, keep: impl FnMut(&Relationship) -> bool) {
+        self.all.retain(keep);
+        self.reindex();
+    }
+
+    /// Relationships from `origin`, in the order they were made.
+    pub fn from_origin<'a>(&'a self, origin: &str) -> impl Iterator<Item = &'a Relationship> {
+        self.indexed(self.by_origin.get(origin))
+    }
+
+    /// Relationships to `destination`, in the order they were made.
+    pub fn to_destination<'a>(
+        &'a self,
+        destination: &str,
+    ) -> impl Iterator<Item = &'a Relationship> {
+        self.indexed(self.by_destination.get(destination))
+    }
+
+    fn indexed<'a>(&'a self, indices: Option<&'a Vec<usize>>) -> impl Iterator<Item = &'a Relationship> {
+        indices
+            .into_iter()
+            .flatten()
+            .filter_map(|index| self.all.get(*index))
+    }
+}
+
 pub struct Token {
     pub username: String,
     pub issued_ms: i64,
@@ -110,7 +194,7 @@ pub struct State {
     pub usernames: HashMap<String, String>,
     pub groups: IndexMap<String, SimGroup>,
     pub items: IndexMap<String, SimItem>,
-    pub relationships: Vec<Relationship>,
+    pub relationships: Relationships,
     pub tokens: HashMap<String, Token>,
 }
 
@@ -122,7 +206,7 @@ impl State {
             usernames: HashMap::with_capacity(fixture.users.len()),
             groups: IndexMap::with_capacity(fixture.groups.len()),
             items: IndexMap::with_capacity(fixture.items.len()),
-            relationships: fixture.relationships,
+            relationships: Relationships::new(fixture.relationships),
             tokens: HashMap::new(),
         };
         for user in fixture.users {
@@ -304,7 +388,7 @@ impl State {
                     item
                 })
                 .collect(),
-            relationships: self.relationships.clone(),
+            relationships: self.relationships.to_vec(),
         }
     }
 

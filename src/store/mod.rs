@@ -993,6 +993,92 @@ fn describe_portal(portal: &PortalIdentity) -> String {
 mod tests {
     use super::*;
 
+    fn task(key: &str, depends_on: Option<&str>) -> NewTask {
+        NewTask {
+            kind: "item".into(),
+            source_key: key.into(),
+            title: format!("item {key}"),
+            payload: serde_json::json!({}),
+            depends_on: depends_on
+                .map(|d| vec![TaskKey::new("item", d)])
+                .unwrap_or_default(),
+            priority: 100,
+            max_attempts: 3,
+        }
+    }
+
+    fn mapped(key: &str) -> TaskOutcome {
+        TaskOutcome::Complete(Completion {
+            outcome: "created".into(),
+            target_id: Some(format!("t-{key}")),
+            id_map: vec![("item".into(), key.into(), format!("t-{key}"))],
+            ..Completion::default()
+        })
+    }
+
+    #[test]
+    fn group_commit_keeps_each_outcome_atomic_and_claims_what_it_made_ready() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(&dir.path().join("state.db"), &OpenOptions::default()).unwrap();
+        store
+            .enqueue(&[task("a", None), task("b", None), task("c", Some("a"))])
+            .unwrap();
+        let claim = |limit| {
+            Some(ClaimRequest {
+                now_ms: now_ms(),
+                limit,
+                lease_ms: 60_000,
+            })
+        };
+        let first = store.record_and_claim(&[], claim(10)).unwrap();
+        let ids: HashMap<String, TaskId> = first
+            .claimed
+            .iter()
+            .map(|t| (t.source_key.clone(), t.id))
+            .collect();
+        assert_eq!(ids.len(), 2, "a and b are ready, c waits for a");
+
+        // A bad completion (its spawned task depends on a task that does not exist) next to
+        // a good one and a failure: the good one and the failure commit, the bad one leaves
+        // no trace, and c, made ready by a, is claimed in the same transaction.
+        let bad = TaskOutcome::Complete(Completion {
+            id_map: vec![("item".into(), "b".into(), "t-b".into())],
+            spawn: vec![task("d", Some("missing"))],
+            ..Completion::default()
+        });
+        let second = store
+            .record_and_claim(&[(ids["a"], mapped("a")), (ids["b"], bad)], claim(10))
+            .unwrap();
+        assert!(second.outcomes[0].is_ok());
+        assert!(matches!(
+            second.outcomes[1],
+            Err(StoreError::UnknownDependency(_))
+        ));
+        assert_eq!(store.target_id("item", "a").unwrap().as_deref(), Some("t-a"));
+        assert_eq!(store.target_id("item", "b").unwrap(), None, "rolled back with its task");
+        assert!(store.task_by_key(&TaskKey::new("item", "d")).unwrap().is_none());
+        let b = store.task(ids["b"]).unwrap().unwrap();
+        assert_eq!(b.state, TaskState::Running, "b's outcome was not written");
+        let claimed: Vec<&str> = second.claimed.iter().map(|t| t.source_key.as_str()).collect();
+        assert_eq!(claimed, ["c"]);
+
+        let third = store
+            .record_and_claim(
+                &[(
+                    ids["b"],
+                    TaskOutcome::Fail {
+                        error: "gone".into(),
+                        class: "permanent".into(),
+                    },
+                )],
+                None,
+            )
+            .unwrap();
+        assert!(third.outcomes[0].is_ok());
+        assert!(third.claimed.is_empty());
+        assert_eq!(store.task(ids["b"]).unwrap().unwrap().state, TaskState::Failed);
+    }
+
     #[test]
     fn urls_differing_only_in_case_port_or_slash_are_the_same_portal() {
         let recorded = PortalIdentity {

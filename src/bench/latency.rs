@@ -72,7 +72,9 @@ pub(crate) async fn run(options: &BenchOptions, report: &mut Report<'_>) -> Resu
         std::fs::copy(&discovered, run_dir.path().join("state.db"))
             .map_err(io("copying the discovered state"))?;
         let settings = settings_for(&source, &target, run_dir.path(), workers, 0)?;
+        let source_before = source.stats().total;
         let (summary, elapsed) = migrate(settings, Some(window)).await?;
+        let requests = source.stats().total - source_before + target.stats().total;
         target.shutdown().await;
         if summary.failed > 0 {
             return Err(BenchError::Check(format!(
@@ -93,6 +95,20 @@ pub(crate) async fn run(options: &BenchOptions, report: &mut Report<'_>) -> Resu
             format!("objects/s with {workers} workers ({speedup:.1}x one worker)"),
             rate,
             "objects/s",
+            None,
+        );
+        // Each worker can have one request in flight, so at best it makes one request per
+        // latency period: requests/s per worker against that bound shows how much of the
+        // latency the pool hides, whatever mix of objects the window happened to hold.
+        let per_worker = requests as f64 / elapsed.as_secs_f64() / workers as f64;
+        let bound = 1000.0 / latency_ms as f64;
+        report.figure(
+            BENCH,
+            format!(
+                "requests/s per worker with {workers} workers / {bound:.0} (the latency bound)"
+            ),
+            per_worker / bound,
+            "ratio",
             None,
         );
     }

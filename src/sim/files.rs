@@ -267,7 +267,11 @@ mod tests {
         let from = Portal::connect(spec(source.url(), "source")).await.unwrap();
         let to = Portal::connect(spec(target.url(), "target")).await.unwrap();
         let download = from.item_data(&id).await.unwrap().unwrap();
-        assert_eq!(download.content_length(), Some(len), "the length is announced");
+        assert_eq!(
+            download.content_length(),
+            Some(len),
+            "the length is announced"
+        );
         let upload = Upload::Stream {
             file_name: "big.csv".into(),
             length: len,
@@ -284,7 +288,8 @@ mod tests {
         assert_eq!((*got_len, got_sha.clone()), expected);
         let stats = target.stats();
         assert!(
-            stats.outcome_total("ok") > 3 && stats.by_endpoint.keys().any(|e| e.contains("addPart")),
+            stats.outcome_total("ok") > 3
+                && stats.by_endpoint.keys().any(|e| e.contains("addPart")),
             "the file went up in parts: {stats:?}"
         );
     }

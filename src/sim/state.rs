@@ -120,7 +120,10 @@ impl Relationships {
         self.by_origin.clear();
         self.by_destination.clear();
         for (index, r) in self.all.iter().enumerate() {
-            self.by_origin.entry(r.origin.clone()).or_default().push(index);
+            self.by_origin
+                .entry(r.origin.clone())
+                .or_default()
+                .push(index);
             self.by_destination
                 .entry(r.destination.clone())
                 .or_default()
@@ -172,7 +175,10 @@ impl Relationships {
         self.indexed(self.by_destination.get(destination))
     }
 
-    fn indexed<'a>(&'a self, indices: Option<&'a Vec<usize>>) -> impl Iterator<Item = &'a Relationship> {
+    fn indexed<'a>(
+        &'a self,
+        indices: Option<&'a Vec<usize>>,
+    ) -> impl Iterator<Item = &'a Relationship> {
         indices
             .into_iter()
             .flatten()

@@ -1054,12 +1054,26 @@ mod tests {
             second.outcomes[1],
             Err(StoreError::UnknownDependency(_))
         ));
-        assert_eq!(store.target_id("item", "a").unwrap().as_deref(), Some("t-a"));
-        assert_eq!(store.target_id("item", "b").unwrap(), None, "rolled back with its task");
-        assert!(store.task_by_key(&TaskKey::new("item", "d")).unwrap().is_none());
+        assert_eq!(
+            store.target_id("item", "a").unwrap().as_deref(),
+            Some("t-a")
+        );
+        assert_eq!(
+            store.target_id("item", "b").unwrap(),
+            None,
+            "rolled back with its task"
+        );
+        assert!(store
+            .task_by_key(&TaskKey::new("item", "d"))
+            .unwrap()
+            .is_none());
         let b = store.task(ids["b"]).unwrap().unwrap();
         assert_eq!(b.state, TaskState::Running, "b's outcome was not written");
-        let claimed: Vec<&str> = second.claimed.iter().map(|t| t.source_key.as_str()).collect();
+        let claimed: Vec<&str> = second
+            .claimed
+            .iter()
+            .map(|t| t.source_key.as_str())
+            .collect();
         assert_eq!(claimed, ["c"]);
 
         let third = store
@@ -1076,7 +1090,10 @@ mod tests {
             .unwrap();
         assert!(third.outcomes[0].is_ok());
         assert!(third.claimed.is_empty());
-        assert_eq!(store.task(ids["b"]).unwrap().unwrap().state, TaskState::Failed);
+        assert_eq!(
+            store.task(ids["b"]).unwrap().unwrap().state,
+            TaskState::Failed
+        );
     }
 
     #[test]

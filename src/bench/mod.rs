@@ -13,6 +13,10 @@
 //! CPU, resume after a kill) the real binary runs as a child. `--quick` runs each benchmark
 //! at a tiny size, for the smoke test: its figures prove the plumbing, not the performance.
 
+// `BenchError` carries a whole `RunError` (and so a `PortalError`) to show the failure as it
+// was; errors end a benchmark, so moving a larger `Err` costs nothing.
+#![allow(clippy::result_large_err)]
+
 mod daemon;
 mod latency;
 mod memory;

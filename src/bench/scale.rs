@@ -68,7 +68,7 @@ pub(crate) async fn run(options: &BenchOptions, report: &mut Report<'_>) -> Resu
         .iter()
         .map(|(endpoint, outcomes)| (endpoint.clone(), outcomes.values().sum()))
         .collect();
-    endpoints.sort_by(|a, b| b.1.cmp(&a.1));
+    endpoints.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     let listing: Vec<String> = endpoints
         .iter()
         .take(6)

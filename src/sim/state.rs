@@ -140,7 +140,7 @@ impl Relationships {
     }
 
     pub fn contains(&self, wanted: &Relationship) -> bool {
-        self.from_origin(&wanted.origin).any(|r| r == wanted)
+        self.with_origin(&wanted.origin).any(|r| r == wanted)
     }
 
     pub fn push(&mut self, relationship: Relationship) {
@@ -163,12 +163,12 @@ impl Relationships {
     }
 
     /// Relationships from `origin`, in the order they were made.
-    pub fn from_origin<'a>(&'a self, origin: &str) -> impl Iterator<Item = &'a Relationship> {
+    pub fn with_origin<'a>(&'a self, origin: &str) -> impl Iterator<Item = &'a Relationship> {
         self.indexed(self.by_origin.get(origin))
     }
 
     /// Relationships to `destination`, in the order they were made.
-    pub fn to_destination<'a>(
+    pub fn with_destination<'a>(
         &'a self,
         destination: &str,
     ) -> impl Iterator<Item = &'a Relationship> {

@@ -103,7 +103,6 @@ where
         } else {
             workers.saturating_sub(inflight.len())
         };
-        let mut claimed_any = false;
         if !unrecorded.is_empty() || free > 0 {
             // The outcomes travel to the blocking thread and back rather than being cloned:
             // a discovery completion can carry thousands of spawned tasks.
@@ -140,7 +139,6 @@ where
                     }
                     for task in recorded.claimed {
                         tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed");
-                        claimed_any = true;
                         let id = task.id;
                         let retry = ctx.settings.retry.clone();
                         let work = execute(ctx.clone(), task.clone());
@@ -178,9 +176,6 @@ where
                 if unrecorded.is_empty() {
                     break;
                 }
-                continue;
-            }
-            if claimed_any {
                 continue;
             }
             let (outstanding, next) = ctx

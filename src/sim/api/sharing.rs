@@ -233,9 +233,9 @@ pub fn related_items(ctx: &Ctx, state: &State, id: &str) -> ApiResult<Reply> {
         .get("direction")
         .is_some_and(|d| d.eq_ignore_ascii_case("reverse"));
     let candidates: Vec<&crate::fixture::Relationship> = if reverse {
-        state.relationships.to_destination(id).collect()
+        state.relationships.with_destination(id).collect()
     } else {
-        state.relationships.from_origin(id).collect()
+        state.relationships.with_origin(id).collect()
     };
     let related: Vec<Value> = candidates
         .into_iter()

@@ -15,12 +15,14 @@
 //! - [`verify`]: compares the target with the source through the id map, object by object.
 //! - [`report`]: what a migration did, per kind, as Markdown, JSON or HTML.
 //! - [`demo`]: two simulated portals and a full migration of the sample organisation.
+//! - [`bench`]: the performance figures (`portal-migrate bench`) against simulated portals.
 //! - [`sim`]: a portal simulator speaking the sharing REST API on loopback, with faults.
 //! - [`fixture`]: the JSON format the simulator loads and dumps.
 //! - [`class`]: the transient / permanent / fatal classification of every failure.
 //! - [`secret`]: a string type for passwords and tokens that never prints its value.
 //! - [`logging`]: tracing setup (human or JSON lines).
 
+pub mod bench;
 pub mod class;
 pub mod clone;
 pub mod commands;

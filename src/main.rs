@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use portal_migrate::report::{self, ReportFormat};
 use portal_migrate::settings::{LogFormat, Settings};
-use portal_migrate::{commands, demo, logging, service, sim, verify};
+use portal_migrate::{bench, commands, demo, logging, service, sim, verify};
 
 #[derive(Parser)]
 #[command(
@@ -102,6 +102,16 @@ enum Command {
         latency_ms: u64,
         #[arg(long, default_value_t = 8)]
         workers: usize,
+    },
+    /// Measure the performance figures against simulated portals (see BENCHMARKS.md).
+    /// Build with --release for meaningful numbers.
+    Bench {
+        /// Run only this benchmark: saturation, latency, overhead, memory, scale or notebook.
+        #[arg(long)]
+        only: Option<String>,
+        /// Tiny sizes, seconds in all: proves the benchmarks run, measures nothing.
+        #[arg(long)]
+        quick: bool,
     },
 }
 
@@ -233,6 +243,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => {
             logging::init(LogFormat::Human, "warn")?;
             sim::cli::run(args, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { only, quick } => {
+            logging::init(LogFormat::Human, "warn")?;
+            let daemon =
+                std::env::current_exe().context("cannot find the portal-migrate binary")?;
+            let mut stdout = std::io::stdout();
+            bench::run(
+                bench::BenchOptions {
+                    only,
+                    quick,
+                    daemon,
+                },
+                &mut stdout,
+            )
+            .await
+            .context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

@@ -135,7 +135,11 @@ fn the_demo_migrates_the_sample_org_and_reports_it_verified() {
         .output()
         .expect("demo runs");
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for expected in [
         "users            19  (19)  ok",
         "items            49  (49)  ok",
@@ -145,5 +149,8 @@ fn the_demo_migrates_the_sample_org_and_reports_it_verified() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    assert!(dir.path().join("demo/state.db").exists(), "the state file is left for inspection");
+    assert!(
+        dir.path().join("demo/state.db").exists(),
+        "the state file is left for inspection"
+    );
 }

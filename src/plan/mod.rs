@@ -63,6 +63,12 @@ const ROOT_KEY: &str = "org";
 const RELATIONSHIP_QUERIES_AT_ONCE: usize = 8;
 const LINK_KEY: &str = "all";
 
+/// `workers.count = 1` means one request at a time, inside tasks too: the sequential
+/// baseline the benchmarks compare against (and a gentle mode for a fragile portal).
+fn relationship_queries_at_once(ctx: &Context) -> usize {
+    RELATIONSHIP_QUERIES_AT_ONCE.min(ctx.settings.workers.count.max(1))
+}
+
 pub(crate) fn key(kind: TaskKind, source_key: impl Into<String>) -> TaskKey {
     TaskKey {
         kind: kind.as_str().to_string(),
@@ -483,7 +489,7 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
         })
         .collect();
     let per_type: Vec<Result<(String, Vec<Value>), TaskError>> = futures::stream::iter(queries)
-        .buffer_unordered(RELATIONSHIP_QUERIES_AT_ONCE)
+        .buffer_unordered(relationship_queries_at_once(ctx))
         .collect()
         .await;
     let mut facts = Vec::new();

@@ -191,8 +191,13 @@ async fn sync_loop(
     crate::plan::enqueue_round(ctx, record.round).await?;
     loop {
         state.restart_throughput();
-        let summary =
-            work::drain_with(ctx, stop.clone().cancelled_owned(), &state.controls).await?;
+        let summary = work::drain_with(
+            ctx,
+            stop.clone().cancelled_owned(),
+            &state.controls,
+            work::clone_task,
+        )
+        .await?;
         add(&mut total, &summary);
         if summary.interrupted {
             break;

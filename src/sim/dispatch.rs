@@ -10,7 +10,7 @@ use super::state::{now_ms, State};
 use super::stats::{Counters, Stats};
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -74,6 +74,10 @@ impl Sim {
         lock(&self.counters).stats()
     }
 
+    pub fn stats_total(&self) -> u64 {
+        lock(&self.counters).total()
+    }
+
     fn record(&self, endpoint: &'static str, outcome: &str) {
         lock(&self.counters).bump(endpoint, outcome);
     }
@@ -135,9 +139,46 @@ fn render(reply: Reply, pretty: bool) -> (Response<Body>, String) {
             content_type,
             filename,
             body,
+        } => file_response(Body::from(body), None, &content_type, filename),
+        Reply::File {
+            content_type,
+            filename,
+            body,
         } => {
-            let mut response = Response::new(Body::from(body));
-            if let Ok(value) = HeaderValue::from_str(&content_type) {
+            let length = body.len();
+            file_response(
+                Body::from_stream(body.stream()),
+                Some(length),
+                &content_type,
+                filename,
+            )
+        }
+        Reply::Empty => {
+            let mut response = Response::new(Body::empty());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            (response, "ok".into())
+        }
+    }
+}
+
+/// A file download; `length` is set for streamed bodies, whose length hyper cannot see.
+fn file_response(
+    body: Body,
+    length: Option<u64>,
+    content_type: &str,
+    filename: Option<String>,
+) -> (Response<Body>, String) {
+    {
+        {
+            let mut response = Response::new(body);
+            if let Some(length) = length {
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            if let Ok(value) = HeaderValue::from_str(content_type) {
                 response.headers_mut().insert(CONTENT_TYPE, value);
             }
             if let Some(filename) = filename {
@@ -157,13 +198,6 @@ fn render(reply: Reply, pretty: bool) -> (Response<Body>, String) {
                     response.headers_mut().insert(CONTENT_DISPOSITION, value);
                 }
             }
-            (response, "ok".into())
-        }
-        Reply::Empty => {
-            let mut response = Response::new(Body::empty());
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             (response, "ok".into())
         }
     }

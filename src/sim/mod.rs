@@ -12,11 +12,13 @@
 //! - `render`: the JSON shapes of users, groups and items as real portals return them.
 //! - `search`: the [`query::Document`] views of users, groups and items.
 //! - [`faults`]: fault settings and the machinery that draws them.
+//! - [`files`]: item files in memory, generated on the fly, or spooled to disk.
 //! - [`query`], [`generate`]: the portal search syntax and synthetic org generator.
 //! - [`cli`]: the `portal-migrate sim` subcommand.
 
 pub mod cli;
 pub mod faults;
+pub mod files;
 pub mod generate;
 pub mod query;
 pub mod server;
@@ -32,5 +34,5 @@ mod search;
 mod state;
 
 pub use faults::Faults;
-pub use server::{SimError, SimOptions, SimServer};
+pub use server::{SimError, SimOptions, SimServer, StatsHandle};
 pub use stats::Stats;

@@ -4,7 +4,8 @@
 
 use super::dispatch::{self, lock, Sim};
 use super::faults::Faults;
-use super::state::{FixtureError, State};
+use super::files::FileBody;
+use super::state::{Data, FixtureError, State};
 use super::stats::Stats;
 use crate::fixture::Fixture;
 use hyper::body::Incoming;
@@ -47,6 +48,8 @@ pub enum SimError {
     Tls(String),
     #[error("cannot write to stdout: {0}")]
     Output(std::io::Error),
+    #[error("cannot read a stored item file: {0}")]
+    StoredFile(std::io::Error),
 }
 
 /// How to serve.
@@ -135,6 +138,39 @@ impl SimServer {
         lock(&self.sim.state).snapshot()
     }
 
+    /// See [`State::add_generated_file`]: a file item whose content is made as it is served.
+    pub fn add_generated_file(
+        &self,
+        owner: &str,
+        title: &str,
+        item_type: &str,
+        file_name: &str,
+        len: u64,
+        seed: u64,
+    ) -> Result<String, SimError> {
+        Ok(lock(&self.sim.state)
+            .add_generated_file(owner, title, item_type, file_name, len, seed)?)
+    }
+
+    /// Length and SHA-256 (hex) of each file item's data, by item id, read chunk by chunk
+    /// (so a 1 GiB upload is checked without loading it).
+    pub async fn file_digests(&self) -> Result<Vec<(String, u64, String)>, SimError> {
+        let files: Vec<(String, FileBody)> = lock(&self.sim.state)
+            .items
+            .iter()
+            .filter_map(|(id, item)| match &item.data {
+                Some(Data::File { body, .. }) => Some((id.clone(), body.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut digests = Vec::with_capacity(files.len());
+        for (id, body) in files {
+            let (len, sha256) = body.digest().await.map_err(SimError::StoredFile)?;
+            digests.push((id, len, sha256));
+        }
+        Ok(digests)
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         self.sim.set_faults(faults);
     }
@@ -159,12 +195,28 @@ impl SimServer {
         lock(&self.sim.state).tokens.keys().cloned().collect()
     }
 
+    /// A cheap handle on the request counters that can move to another task (a sampler).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.sim.clone())
+    }
+
     /// Stops accepting, closes every connection and waits for the accept loop to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.accept_task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// See [`SimServer::stats_handle`].
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Sim>);
+
+impl StatsHandle {
+    /// Requests answered so far, over all endpoints and outcomes.
+    pub fn total(&self) -> u64 {
+        self.0.stats_total()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The portal's live state. Loaded once from a fixture, dumped back into one on demand;
 //! in between, item data is held decoded so that serving it costs no base64 work.
 
+use super::files::{FileBody, SpooledPart};
 use crate::fixture::{self, Blob, Fixture, FixturePortal, ItemData, Relationship};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -48,7 +49,7 @@ pub struct SimGroup {
 pub enum Data {
     Json(Value),
     Text(String),
-    File { name: String, bytes: Bytes },
+    File { name: String, body: FileBody },
 }
 
 impl Data {
@@ -56,7 +57,7 @@ impl Data {
         match self {
             Data::Json(value) => value.to_string().len() as i64,
             Data::Text(text) => text.len() as i64,
-            Data::File { bytes, .. } => bytes.len() as i64,
+            Data::File { body, .. } => i64::try_from(body.len()).unwrap_or(i64::MAX),
         }
     }
 
@@ -73,7 +74,8 @@ impl Data {
 #[derive(Default)]
 pub struct PendingUpload {
     pub filename: Option<String>,
-    pub parts: BTreeMap<u32, Bytes>,
+    /// Kept on disk: a large upload must not live in the simulator's memory.
+    pub parts: BTreeMap<u32, SpooledPart>,
 }
 
 pub struct SimItem {
@@ -94,6 +96,96 @@ impl SimItem {
     }
 }
 
+/// Item relationships in the order they were made, indexed by origin and by destination:
+/// `relatedItems` is asked once per item during discovery, and a scan of every relationship
+/// per request made discovery of a 100,000-item org quadratic.
+#[derive(Default)]
+pub struct Relationships {
+    all: Vec<Relationship>,
+    by_origin: HashMap<String, Vec<usize>>,
+    by_destination: HashMap<String, Vec<usize>>,
+}
+
+impl Relationships {
+    pub fn new(all: Vec<Relationship>) -> Relationships {
+        let mut relationships = Relationships {
+            all,
+            ..Relationships::default()
+        };
+        relationships.reindex();
+        relationships
+    }
+
+    fn reindex(&mut self) {
+        self.by_origin.clear();
+        self.by_destination.clear();
+        for (index, r) in self.all.iter().enumerate() {
+            self.by_origin
+                .entry(r.origin.clone())
+                .or_default()
+                .push(index);
+            self.by_destination
+                .entry(r.destination.clone())
+                .or_default()
+                .push(index);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn to_vec(&self) -> Vec<Relationship> {
+        self.all.clone()
+    }
+
+    pub fn contains(&self, wanted: &Relationship) -> bool {
+        self.with_origin(&wanted.origin).any(|r| r == wanted)
+    }
+
+    pub fn push(&mut self, relationship: Relationship) {
+        let index = self.all.len();
+        self.by_origin
+            .entry(relationship.origin.clone())
+            .or_default()
+            .push(index);
+        self.by_destination
+            .entry(relationship.destination.clone())
+            .or_default()
+            .push(index);
+        self.all.push(relationship);
+    }
+
+    /// Removals are rare (deleting an item or a relationship): rebuilding the index is fine.
+    pub fn retain(&mut self, keep: impl FnMut(&Relationship) -> bool) {
+        self.all.retain(keep);
+        self.reindex();
+    }
+
+    /// Relationships from `origin`, in the order they were made.
+    pub fn with_origin<'a>(&'a self, origin: &str) -> impl Iterator<Item = &'a Relationship> {
+        self.indexed(self.by_origin.get(origin))
+    }
+
+    /// Relationships to `destination`, in the order they were made.
+    pub fn with_destination<'a>(
+        &'a self,
+        destination: &str,
+    ) -> impl Iterator<Item = &'a Relationship> {
+        self.indexed(self.by_destination.get(destination))
+    }
+
+    fn indexed<'a>(
+        &'a self,
+        indices: Option<&'a Vec<usize>>,
+    ) -> impl Iterator<Item = &'a Relationship> {
+        indices
+            .into_iter()
+            .flatten()
+            .filter_map(|index| self.all.get(*index))
+    }
+}
+
 pub struct Token {
     pub username: String,
     pub issued_ms: i64,
@@ -108,7 +200,7 @@ pub struct State {
     pub usernames: HashMap<String, String>,
     pub groups: IndexMap<String, SimGroup>,
     pub items: IndexMap<String, SimItem>,
-    pub relationships: Vec<Relationship>,
+    pub relationships: Relationships,
     pub tokens: HashMap<String, Token>,
 }
 
@@ -120,7 +212,7 @@ impl State {
             usernames: HashMap::with_capacity(fixture.users.len()),
             groups: IndexMap::with_capacity(fixture.groups.len()),
             items: IndexMap::with_capacity(fixture.items.len()),
-            relationships: fixture.relationships,
+            relationships: Relationships::new(fixture.relationships),
             tokens: HashMap::new(),
         };
         for user in fixture.users {
@@ -196,7 +288,7 @@ impl State {
                             })?;
                     Some(Data::File {
                         name: blob.name,
-                        bytes: Bytes::from(bytes),
+                        body: FileBody::Bytes(Bytes::from(bytes)),
                     })
                 }
             };
@@ -217,6 +309,69 @@ impl State {
         Ok(state)
     }
 
+    /// Adds a file item of `len` bytes of [`super::files::pattern`] to `owner`'s root folder,
+    /// made as it is served: a file of any size without the memory (or the base64 fixture)
+    /// it would take. Returns the new item's id.
+    pub fn add_generated_file(
+        &mut self,
+        owner: &str,
+        title: &str,
+        item_type: &str,
+        file_name: &str,
+        len: u64,
+        seed: u64,
+    ) -> Result<String, FixtureError> {
+        let owner = self
+            .user(owner)
+            .map(|u| u.username.clone())
+            .ok_or_else(|| FixtureError::UnknownOwner {
+                item: title.to_owned(),
+                owner: owner.to_owned(),
+            })?;
+        let id = new_id();
+        let now = now_ms();
+        let item = fixture::Item {
+            id: id.clone(),
+            owner,
+            folder: None,
+            title: title.to_owned(),
+            item_type: item_type.to_owned(),
+            type_keywords: vec!["Data".into()],
+            description: None,
+            tags: vec!["generated".into()],
+            snippet: None,
+            extent: Value::Array(vec![]),
+            spatial_reference: None,
+            name: Some(file_name.to_owned()),
+            access_information: None,
+            license_info: None,
+            culture: None,
+            url: None,
+            properties: None,
+            categories: vec![],
+            access: "private".into(),
+            groups: vec![],
+            data: None,
+            thumbnail: None,
+            metadata: None,
+            created: now,
+            modified: now,
+        };
+        self.items.insert(
+            id.clone(),
+            SimItem {
+                item,
+                data: Some(Data::File {
+                    name: file_name.to_owned(),
+                    body: FileBody::Pattern { len, seed },
+                }),
+                upload: None,
+                searchable_at: 0,
+            },
+        );
+        Ok(id)
+    }
+
     /// The whole state in the fixture format.
     pub fn snapshot(&self) -> Fixture {
         Fixture {
@@ -231,15 +386,15 @@ impl State {
                     item.data = sim.data.as_ref().map(|data| match data {
                         Data::Json(value) => ItemData::Json(value.clone()),
                         Data::Text(text) => ItemData::Text(text.clone()),
-                        Data::File { name, bytes } => ItemData::File(Blob {
+                        Data::File { name, body } => ItemData::File(Blob {
                             name: name.clone(),
-                            base64: STANDARD.encode(bytes),
+                            base64: STANDARD.encode(body.to_bytes()),
                         }),
                     });
                     item
                 })
                 .collect(),
-            relationships: self.relationships.clone(),
+            relationships: self.relationships.to_vec(),
         }
     }
 

@@ -52,6 +52,10 @@ impl Counters {
         self.spikes += 1;
     }
 
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
     pub fn stats(&self) -> Stats {
         let mut stats = Stats {
             latency_spikes: self.spikes,

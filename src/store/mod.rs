@@ -125,6 +125,9 @@ pub struct ClaimedTask {
     pub payload: serde_json::Value,
     pub attempt: u32,
     pub max_attempts: u32,
+    /// When the task became due (enqueued, or its retry time): the claim minus this is how
+    /// long it waited for a worker.
+    pub run_at: i64,
 }
 
 /// Everything a finished task records, committed together by [`Store::complete`].
@@ -145,6 +148,41 @@ pub struct Completion {
     pub skipped: bool,
     /// Recorded as an event.
     pub note: Option<String>,
+}
+
+/// How a task ended, as [`Store::record_and_claim`] writes it. Each variant does what the
+/// method of the same name does.
+#[derive(Debug, Clone)]
+pub enum TaskOutcome {
+    /// [`Store::complete`].
+    Complete(Completion),
+    /// [`Store::retry_later`].
+    RetryLater {
+        run_at_ms: i64,
+        error: String,
+        class: String,
+    },
+    /// [`Store::snooze`].
+    Snooze { run_at_ms: i64, reason: String },
+    /// [`Store::fail`].
+    Fail { error: String, class: String },
+}
+
+/// What [`Store::claim`] takes, for [`Store::record_and_claim`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub now_ms: i64,
+    pub limit: usize,
+    pub lease_ms: i64,
+}
+
+/// The answer of [`Store::record_and_claim`].
+#[derive(Debug)]
+pub struct Recorded {
+    /// One per outcome, in order: `Ok(tasks blocked)` (always 0 but for a failure), or why
+    /// that outcome was refused (nothing of it was written).
+    pub outcomes: Vec<Result<u64, StoreError>>,
+    pub claimed: Vec<ClaimedTask>,
 }
 
 /// A relation discovered by one task for later ones, unique per (kind, subject, object).
@@ -639,6 +677,60 @@ impl Store {
         })
     }
 
+    /// Group commit: writes the outcomes of several finished tasks and then claims up to
+    /// `claim.limit` ready tasks, all in one transaction, so one fsync covers the lot. Each
+    /// outcome is applied inside its own savepoint: a refused outcome (say, a task that is no
+    /// longer running) rolls back only its own writes and is reported in its slot of
+    /// [`Recorded::outcomes`], while the others commit. Every outcome stays all-or-nothing
+    /// with its id map rows, spawned tasks and facts, exactly as with [`Store::complete`].
+    /// The claim runs after the outcomes, so it already sees the tasks they made ready.
+    pub fn record_and_claim(
+        &self,
+        outcomes: &[(TaskId, TaskOutcome)],
+        claim: Option<ClaimRequest>,
+    ) -> Result<Recorded, StoreError> {
+        let run = self.current_run.get();
+        self.write(|tx| {
+            let now = now_ms();
+            let mut results = Vec::with_capacity(outcomes.len());
+            for (task, outcome) in outcomes {
+                tx.execute_batch("SAVEPOINT outcome")?;
+                let applied = match outcome {
+                    TaskOutcome::Complete(completion) => {
+                        queue::complete(tx, *task, completion, now, run).map(|()| 0)
+                    }
+                    TaskOutcome::RetryLater {
+                        run_at_ms,
+                        error,
+                        class,
+                    } => queue::retry_later(tx, *task, *run_at_ms, error, class, now, run)
+                        .map(|()| 0),
+                    TaskOutcome::Snooze { run_at_ms, reason } => {
+                        queue::snooze(tx, *task, *run_at_ms, reason, now, run).map(|()| 0)
+                    }
+                    TaskOutcome::Fail { error, class } => {
+                        queue::fail(tx, *task, error, class, now, run)
+                    }
+                };
+                if applied.is_err() {
+                    tx.execute_batch("ROLLBACK TO outcome")?;
+                }
+                tx.execute_batch("RELEASE outcome")?;
+                results.push(applied.map_err(|e| self.with_context(e)));
+            }
+            let claimed = match claim {
+                Some(request) if request.limit > 0 => {
+                    queue::claim(tx, request.now_ms, request.limit, request.lease_ms)?
+                }
+                _ => Vec::new(),
+            };
+            Ok(Recorded {
+                outcomes: results,
+                claimed,
+            })
+        })
+    }
+
     /// A transient failure: back to pending until `run_at_ms`, keeping the spent attempt.
     pub fn retry_later(
         &self,
@@ -905,6 +997,109 @@ fn describe_portal(portal: &PortalIdentity) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(key: &str, depends_on: Option<&str>) -> NewTask {
+        NewTask {
+            kind: "item".into(),
+            source_key: key.into(),
+            title: format!("item {key}"),
+            payload: serde_json::json!({}),
+            depends_on: depends_on
+                .map(|d| vec![TaskKey::new("item", d)])
+                .unwrap_or_default(),
+            priority: 100,
+            max_attempts: 3,
+        }
+    }
+
+    fn mapped(key: &str) -> TaskOutcome {
+        TaskOutcome::Complete(Completion {
+            outcome: "created".into(),
+            target_id: Some(format!("t-{key}")),
+            id_map: vec![("item".into(), key.into(), format!("t-{key}"))],
+            ..Completion::default()
+        })
+    }
+
+    #[test]
+    fn group_commit_keeps_each_outcome_atomic_and_claims_what_it_made_ready() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(&dir.path().join("state.db"), &OpenOptions::default()).unwrap();
+        store
+            .enqueue(&[task("a", None), task("b", None), task("c", Some("a"))])
+            .unwrap();
+        let claim = |limit| {
+            Some(ClaimRequest {
+                now_ms: now_ms(),
+                limit,
+                lease_ms: 60_000,
+            })
+        };
+        let first = store.record_and_claim(&[], claim(10)).unwrap();
+        let ids: HashMap<String, TaskId> = first
+            .claimed
+            .iter()
+            .map(|t| (t.source_key.clone(), t.id))
+            .collect();
+        assert_eq!(ids.len(), 2, "a and b are ready, c waits for a");
+
+        // A bad completion (its spawned task depends on a task that does not exist) next to
+        // a good one and a failure: the good one and the failure commit, the bad one leaves
+        // no trace, and c, made ready by a, is claimed in the same transaction.
+        let bad = TaskOutcome::Complete(Completion {
+            id_map: vec![("item".into(), "b".into(), "t-b".into())],
+            spawn: vec![task("d", Some("missing"))],
+            ..Completion::default()
+        });
+        let second = store
+            .record_and_claim(&[(ids["a"], mapped("a")), (ids["b"], bad)], claim(10))
+            .unwrap();
+        assert!(second.outcomes[0].is_ok());
+        assert!(matches!(
+            second.outcomes[1],
+            Err(StoreError::UnknownDependency(_))
+        ));
+        assert_eq!(
+            store.target_id("item", "a").unwrap().as_deref(),
+            Some("t-a")
+        );
+        assert_eq!(
+            store.target_id("item", "b").unwrap(),
+            None,
+            "rolled back with its task"
+        );
+        assert!(store
+            .task_by_key(&TaskKey::new("item", "d"))
+            .unwrap()
+            .is_none());
+        let b = store.task(ids["b"]).unwrap().unwrap();
+        assert_eq!(b.state, TaskState::Running, "b's outcome was not written");
+        let claimed: Vec<&str> = second
+            .claimed
+            .iter()
+            .map(|t| t.source_key.as_str())
+            .collect();
+        assert_eq!(claimed, ["c"]);
+
+        let third = store
+            .record_and_claim(
+                &[(
+                    ids["b"],
+                    TaskOutcome::Fail {
+                        error: "gone".into(),
+                        class: "permanent".into(),
+                    },
+                )],
+                None,
+            )
+            .unwrap();
+        assert!(third.outcomes[0].is_ok());
+        assert!(third.claimed.is_empty());
+        assert_eq!(
+            store.task(ids["b"]).unwrap().unwrap().state,
+            TaskState::Failed
+        );
+    }
 
     #[test]
     fn urls_differing_only_in_case_port_or_slash_are_the_same_portal() {

@@ -205,7 +205,7 @@ pub fn claim(
     claimed
         .into_iter()
         .map(
-            |(_, id, kind, source_key, title, payload, attempt, max_attempts)| {
+            |((_, run_at), id, kind, source_key, title, payload, attempt, max_attempts)| {
                 let payload = serde_json::from_str(&payload)
                     .map_err(|source| StoreError::CorruptPayload { task: id, source })?;
                 Ok(ClaimedTask {
@@ -216,6 +216,7 @@ pub fn claim(
                     payload,
                     attempt,
                     max_attempts,
+                    run_at,
                 })
             },
         )

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::fixture::{Folder, Item, Metadata};
 use crate::sim::error::{ApiError, ApiResult};
+use crate::sim::files::{FileBody, SpooledPart};
 use crate::sim::render::{folder_json, item_json};
 use crate::sim::search::ItemDoc;
 use crate::sim::state::{decode_blob, encode_blob, new_id, Data, PendingUpload, SimItem, State};
@@ -250,7 +251,7 @@ fn apply_item_fields(ctx: &Ctx, item: &mut Item, data: &mut Option<Data>) -> Api
         item.name = Some(name.clone());
         *data = Some(Data::File {
             name,
-            bytes: upload.bytes.clone(),
+            body: FileBody::Bytes(upload.bytes.clone()),
         });
     }
     if let Some(upload) = req.file("thumbnail") {
@@ -408,10 +409,18 @@ pub fn data(ctx: &Ctx, state: &State, id: &str) -> ApiResult<Reply> {
             filename: None,
             body: Bytes::from(text.clone()),
         },
-        Some(Data::File { name, bytes }) => Reply::Bytes {
+        Some(Data::File {
+            name,
+            body: FileBody::Bytes(bytes),
+        }) => Reply::Bytes {
             content_type: content_type_for(name).into(),
             filename: Some(name.clone()),
             body: bytes.clone(),
+        },
+        Some(Data::File { name, body }) => Reply::File {
+            content_type: content_type_for(name).into(),
+            filename: Some(name.clone()),
+            body: body.clone(),
         },
     })
 }
@@ -557,7 +566,10 @@ pub fn add_part(ctx: &Ctx, state: &mut State, id: &str) -> ApiResult<Reply> {
         .ok_or_else(|| ApiError::missing("file"))?;
     let sim = editable_item(ctx, state, id)?;
     let upload = sim.upload.as_mut().ok_or_else(not_multipart)?;
-    upload.parts.insert(part, bytes);
+    let spooled = SpooledPart::write(&bytes).map_err(|e| {
+        ApiError::new(500, None, "Unable to store the uploaded part.").with_details([e.to_string()])
+    })?;
+    upload.parts.insert(part, spooled);
     Ok(Reply::Json(json!({"success": true, "id": id})))
 }
 
@@ -568,19 +580,19 @@ pub fn commit(ctx: &Ctx, state: &mut State, id: &str) -> ApiResult<Reply> {
     if upload.parts.is_empty() {
         return Err(ApiError::bad_request("No parts were uploaded."));
     }
-    let mut joined = Vec::with_capacity(upload.parts.values().map(Bytes::len).sum());
-    for part in upload.parts.values() {
-        joined.extend_from_slice(part);
-    }
     let name = upload
         .filename
         .clone()
         .or_else(|| sim.item.name.clone())
         .unwrap_or_else(|| "file".into());
+    let parts: Vec<SpooledPart> = upload.parts.values().cloned().collect();
+    let body = FileBody::from_parts(parts).map_err(|e| {
+        ApiError::new(500, None, "Unable to read the uploaded parts.").with_details([e.to_string()])
+    })?;
     let mut item = sim.item.clone();
     let mut data = Some(Data::File {
         name: name.clone(),
-        bytes: Bytes::from(joined),
+        body,
     });
     apply_item_fields(ctx, &mut item, &mut data)?;
     if item.name.is_none() {

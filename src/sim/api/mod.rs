@@ -30,6 +30,12 @@ pub enum Reply {
         filename: Option<String>,
         body: Bytes,
     },
+    /// A file served as a stream with its length (generated or kept on disk).
+    File {
+        content_type: String,
+        filename: Option<String>,
+        body: crate::sim::files::FileBody,
+    },
     /// `/data` of an item without data: HTTP 200 with an empty body.
     Empty,
 }

@@ -232,24 +232,20 @@ pub fn related_items(ctx: &Ctx, state: &State, id: &str) -> ApiResult<Reply> {
         .req
         .get("direction")
         .is_some_and(|d| d.eq_ignore_ascii_case("reverse"));
-    let related: Vec<Value> = state
-        .relationships
-        .iter()
+    let candidates: Vec<&crate::fixture::Relationship> = if reverse {
+        state.relationships.with_destination(id).collect()
+    } else {
+        state.relationships.with_origin(id).collect()
+    };
+    let related: Vec<Value> = candidates
+        .into_iter()
         .filter(|r| {
             types.is_empty()
                 || types
                     .iter()
                     .any(|t| t.eq_ignore_ascii_case(&r.relationship_type))
         })
-        .filter_map(|r| {
-            if reverse && r.destination == id {
-                Some(&r.origin)
-            } else if !reverse && r.origin == id {
-                Some(&r.destination)
-            } else {
-                None
-            }
-        })
+        .map(|r| if reverse { &r.origin } else { &r.destination })
         .filter_map(|other| state.items.get(other))
         .filter(|other| can_see_item(ctx, state, other))
         .map(|other| item_json(state, other))

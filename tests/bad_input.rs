@@ -25,6 +25,14 @@ fn spec() -> GenerateSpec {
         .expect("valid spec")
 }
 
+/// Large enough that its state file outgrows the 2 MiB disk of the disk-full case (group
+/// commit keeps the WAL small, so the tasks' payloads must do it).
+fn disk_filling_spec() -> GenerateSpec {
+    "seed=17,users=14,groups=4,folders-per-user=2,items-per-folder=4,members-per-group=6,file-bytes=256"
+        .parse()
+        .expect("valid spec")
+}
+
 /// What a case expects.
 enum Expect {
     /// The run is refused: exit code not 0, stderr holds every fragment (case-insensitive).
@@ -748,7 +756,7 @@ async fn a_disk_that_fills_stops_the_run_cleanly_and_loses_nothing() {
     }
     let _unmount = Mounted(small.clone());
     let (source, target, source_fixture, before) =
-        common::generated_pair(&spec(), None, Faults::default()).await;
+        common::generated_pair(&disk_filling_spec(), None, Faults::default()).await;
     let config_text = common::config_toml(source.url(), target.url(), "")
         .replace("path = \"state.db\"", "path = \"small/state.db\"");
     let config = dir.path().join("config.toml");

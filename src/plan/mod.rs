@@ -473,25 +473,40 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
     if any.is_empty() {
         return Ok(Vec::new());
     }
-    // Something is related: ask type by type, a few at a time, to learn which types.
-    // The futures are built into a Vec of owned futures first: a lazily mapped iterator
-    // borrowing `ctx` would make the task's future not `Send` for the worker pool.
-    let queries: Vec<_> = RELATIONSHIP_TYPES
-        .iter()
-        .map(|relationship_type| {
-            let (source, id) = (ctx.source.clone(), id.to_string());
-            async move {
-                let related = source
-                    .related_items(&id, &[relationship_type], Direction::Forward)
-                    .await?;
-                Ok::<_, TaskError>((relationship_type.to_string(), related))
+    // Something is related; results do not say of which type. Halve the type list until
+    // each non-empty half is a single type: an item related by one type costs about 11
+    // requests instead of 30, by two about 17 (the benchmark's discovery was 95 % these).
+    let mut per_type: Vec<Result<(String, Vec<Value>), TaskError>> = Vec::new();
+    let mut level: Vec<&'static [&'static str]> = halves(RELATIONSHIP_TYPES);
+    while !level.is_empty() {
+        // Owned futures in a Vec: a lazily mapped iterator borrowing `ctx` would make the
+        // task's future not `Send` for the worker pool.
+        let queries: Vec<_> = level
+            .iter()
+            .map(|types| {
+                let (source, id, types) = (ctx.source.clone(), id.to_string(), *types);
+                async move {
+                    let related = source.related_items(&id, types, Direction::Forward).await?;
+                    Ok::<_, TaskError>((types, related))
+                }
+            })
+            .collect();
+        let answers: Vec<Result<(&'static [&'static str], Vec<Value>), TaskError>> =
+            futures::stream::iter(queries)
+                .buffer_unordered(relationship_queries_at_once(ctx))
+                .collect()
+                .await;
+        let mut next = Vec::new();
+        for answer in answers {
+            let (types, related) = answer?;
+            match types {
+                _ if related.is_empty() => {}
+                [only] => per_type.push(Ok((only.to_string(), related))),
+                _ => next.extend(halves(types)),
             }
-        })
-        .collect();
-    let per_type: Vec<Result<(String, Vec<Value>), TaskError>> = futures::stream::iter(queries)
-        .buffer_unordered(relationship_queries_at_once(ctx))
-        .collect()
-        .await;
+        }
+        level = next;
+    }
     let mut facts = Vec::new();
     for result in per_type {
         let (relationship_type, related) = result?;
@@ -506,6 +521,14 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
     }
     facts.sort_by(|a, b| (&a.object, a.detail.to_string()).cmp(&(&b.object, b.detail.to_string())));
     Ok(facts)
+}
+
+fn halves(types: &'static [&'static str]) -> Vec<&'static [&'static str]> {
+    let (left, right) = types.split_at(types.len() / 2);
+    [left, right]
+        .into_iter()
+        .filter(|half| !half.is_empty())
+        .collect()
 }
 
 /// Lists a group's members and shared items and enqueues memberships; shares become facts

@@ -3,6 +3,7 @@
 //! adopt according to the `existing` policy, and return a [`Completion`] that records the
 //! source→target id in the same transaction that marks the task done.
 
+pub mod delete_item;
 pub mod folder;
 pub mod group;
 pub mod item;
@@ -168,7 +169,7 @@ pub async fn execute(ctx: &Context, task: &ClaimedTask) -> Result<Completion, Ta
         TaskKind::Membership => membership::run(ctx, payload(task)?).await,
         TaskKind::Share => share::run(ctx, payload(task)?).await,
         TaskKind::Relationship => relationship::run(ctx, payload(task)?).await,
-        TaskKind::DeleteItem => crate::service::sync::delete_item(ctx, payload(task)?).await,
+        TaskKind::DeleteItem => delete_item::run(ctx, payload(task)?).await,
     }
 }
 

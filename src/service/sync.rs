@@ -14,12 +14,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clone::{self, text, TaskError, TaskKind};
 use crate::engine::Context;
-use crate::store::{Completion, Fact, NewTask, Store, StoreError, TaskKey, TaskRow, TaskState};
+use crate::store::{Fact, NewTask, Store, StoreError, TaskKey, TaskRow, TaskState};
 
 /// `control` keys recording the sync rounds (the state file is the only memory).
 pub const ROUND_KEY: &str = "sync.round";
@@ -300,7 +300,7 @@ pub async fn deleted_items(
                 kind: TaskKind::DeleteItem.as_str().to_string(),
                 source_key: id.clone(),
                 title: format!("delete the copy of item '{title}' (deleted in the source)"),
-                payload: serde_json::to_value(DeleteItemTask {
+                payload: serde_json::to_value(clone::delete_item::DeleteItemTask {
                     item_id: id.clone(),
                     title: title.clone(),
                 })
@@ -325,49 +325,6 @@ pub async fn deleted_items(
         ));
     }
     Ok(found)
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DeleteItemTask {
-    pub item_id: String,
-    pub title: String,
-}
-
-/// Deletes the target copy of an item deleted in the source. The copy's owner is asked of
-/// the target (it may have been reassigned there); a copy already gone counts as deleted.
-pub async fn delete_item(ctx: &Context, job: DeleteItemTask) -> Result<Completion, TaskError> {
-    let source_id = job.item_id.clone();
-    let mapped = ctx
-        .store
-        .call(move |s| s.target_id(TaskKind::Item.as_str(), &source_id))
-        .await?;
-    let Some(target_id) = mapped else {
-        return Ok(Completion {
-            outcome: "skipped".into(),
-            skipped: true,
-            note: Some(format!(
-                "item '{}' was never copied; nothing to delete",
-                job.title
-            )),
-            ..Completion::default()
-        });
-    };
-    let Some(copy) = ctx.target.item(&target_id).await? else {
-        return Ok(clone::finished("deleted"));
-    };
-    let owner = text(&copy, "owner")
-        .ok_or_else(|| TaskError::Permanent(format!("the target item {target_id} has no owner")))?;
-    ctx.target.delete_item(&owner, &target_id).await?;
-    tracing::info!(item = %job.item_id, target = %target_id, "deleted the copy of an item deleted in the source");
-    Ok(Completion {
-        outcome: "deleted".into(),
-        target_id: Some(target_id.clone()),
-        note: Some(format!(
-            "deleted target item {target_id}: '{}' was deleted in the source",
-            job.title
-        )),
-        ..Completion::default()
-    })
 }
 
 #[cfg(test)]

@@ -95,6 +95,26 @@ pub(crate) fn task(
     }
 }
 
+/// A sync round's update of an object modified in the source since its last copy: its own
+/// key per version, after the object's first task.
+fn update_task(
+    ctx: &Context,
+    kind: TaskKind,
+    id: &str,
+    modified: i64,
+    what: String,
+    payload: Value,
+) -> NewTask {
+    task(
+        ctx,
+        kind,
+        sync::update_key(id, modified),
+        format!("update {what} (modified in the source)"),
+        payload,
+        vec![key(kind, id.to_string())],
+    )
+}
+
 /// Puts the root discovery task in the queue; a no-op when it is already there (the queue is
 /// unique per kind and source key), which is what makes `run` safe to repeat.
 pub async fn enqueue_discovery(ctx: &Context) -> Result<(), crate::store::StoreError> {
@@ -199,13 +219,13 @@ pub async fn discover_org(ctx: &Context, job: Round) -> Result<Completion, TaskE
         }
         migrated_users.insert(username.clone());
         if let Some(modified) = sync::newer(user, user_seen.get(&username)) {
-            spawn.push(task(
+            spawn.push(update_task(
                 ctx,
                 TaskKind::User,
-                sync::update_key(&username, modified),
-                format!("update user {username} (modified in the source)"),
+                &username,
+                modified,
+                format!("user {username}"),
                 json!({ "user": user, "force_update": true }),
-                vec![key(TaskKind::User, username.clone())],
             ));
         }
         spawn.push(task(
@@ -258,13 +278,13 @@ pub async fn discover_org(ctx: &Context, job: Round) -> Result<Completion, TaskE
             deps,
         ));
         if let Some(modified) = sync::newer(group, group_seen.get(&id)) {
-            spawn.push(task(
+            spawn.push(update_task(
                 ctx,
                 TaskKind::Group,
-                sync::update_key(&id, modified),
-                format!("update group '{title}' (modified in the source)"),
+                &id,
+                modified,
+                format!("group '{title}'"),
                 json!({ "group": group, "force_update": true }),
-                vec![key(TaskKind::Group, id.clone())],
             ));
         }
         spawn.push(task(

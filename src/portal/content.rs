@@ -69,15 +69,8 @@ impl Portal {
 
     /// `content/items/<id>`; `None` on CONT_0001 (does not exist or is inaccessible).
     pub async fn item(&self, id: &str) -> Result<Option<Value>, PortalError> {
-        match self
-            .get(&format!("content/items/{}", segment(id)), &[])
+        self.get_existing(&format!("content/items/{}", segment(id)), "id")
             .await
-        {
-            Ok(item) if item.get("id").is_some_and(|v| !v.is_null()) => Ok(Some(item)),
-            Ok(_) => Ok(None),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
     }
 
     /// `content/users/<owner>/items/<id>/delete`. An item that is already gone counts as

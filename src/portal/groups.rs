@@ -19,15 +19,8 @@ impl Portal {
 
     /// `community/groups/<id>`; `None` when it does not exist.
     pub async fn group(&self, id: &str) -> Result<Option<Value>, PortalError> {
-        match self
-            .get(&format!("community/groups/{}", segment(id)), &[])
+        self.get_existing(&format!("community/groups/{}", segment(id)), "id")
             .await
-        {
-            Ok(group) if group.get("id").is_some_and(|v| !v.is_null()) => Ok(Some(group)),
-            Ok(_) => Ok(None),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
     }
 
     /// `community/groups/<id>/users`.

@@ -190,6 +190,21 @@ impl fmt::Debug for Portal {
 }
 
 impl Portal {
+    /// A resource that may not exist: `None` when the portal says "not found" or answers
+    /// without the field every such object has (`identity`).
+    pub(crate) async fn get_existing(
+        &self,
+        path: &str,
+        identity: &str,
+    ) -> Result<Option<Value>, PortalError> {
+        match self.get(path, &[]).await {
+            Ok(object) if object.get(identity).is_some_and(|v| !v.is_null()) => Ok(Some(object)),
+            Ok(_) => Ok(None),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Signs in and reads `portals/self`. Bad credentials give a fatal `PortalError::Auth`.
     pub async fn connect(spec: PortalSpec) -> Result<Portal, PortalError> {
         let username = spec.username.clone();

@@ -15,15 +15,11 @@ impl Portal {
 
     /// `community/users/<username>`; `None` when the portal says the user does not exist.
     pub async fn user(&self, username: &str) -> Result<Option<Value>, PortalError> {
-        match self
-            .get(&format!("community/users/{}", segment(username)), &[])
-            .await
-        {
-            Ok(user) if user.get("username").is_some_and(|u| !u.is_null()) => Ok(Some(user)),
-            Ok(_) => Ok(None),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        self.get_existing(
+            &format!("community/users/{}", segment(username)),
+            "username",
+        )
+        .await
     }
 
     /// Creates the account: Enterprise through `portaladmin/security/users/createUser`,

@@ -403,12 +403,35 @@ async fn metrics_agree_with_the_state_file_and_probes_answer() {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Installs Debian's Chromium when it is missing, as the real-client tests install their
+/// clients, so that `cargo test` alone works on a fresh machine (we run as root there).
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+    };
+    let installed = apt(&["update"])
+        .and_then(|_| apt(&["install", "-y", "--no-install-recommends", "chromium"]));
+    match installed {
+        Ok(output) if output.status.success() && Path::new(CHROMIUM).exists() => {}
+        Ok(output) => panic!(
+            "{CHROMIUM} is missing and `apt-get install chromium` failed (the status page test needs Debian's chromium; run as root or install it):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => panic!(
+            "{CHROMIUM} is missing and apt-get could not run ({error}): the status page test needs Debian's chromium"
+        ),
+    }
+}
+
 /// The DOM of `url` after Chromium loaded it headless.
 fn dump_dom(url: &str) -> String {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: the status page test needs Chromium (Debian package `chromium`, installed by .ci/run)"
-    );
+    ensure_chromium();
     let profile = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(CHROMIUM)
         .args([

@@ -511,11 +511,11 @@ async fn discover_relationships(ctx: &Context, id: &str) -> Result<Vec<Fact>, Ta
                 }
             })
             .collect();
-        let answers: Vec<Result<(&'static [&'static str], Vec<Value>), TaskError>> =
-            futures::stream::iter(queries)
-                .buffer_unordered(relationship_queries_at_once(ctx))
-                .collect()
-                .await;
+        type Answer = Result<(&'static [&'static str], Vec<Value>), TaskError>;
+        let answers: Vec<Answer> = futures::stream::iter(queries)
+            .buffer_unordered(relationship_queries_at_once(ctx))
+            .collect()
+            .await;
         let mut next = Vec::new();
         for answer in answers {
             let (types, related) = answer?;

@@ -173,11 +173,12 @@ where
         if !unrecorded.is_empty() || free > 0 {
             // The outcomes travel to the blocking thread and back rather than being cloned:
             // a discovery completion can carry thousands of spawned tasks.
-            let (outcomes, batch): (Vec<(TaskId, TaskOutcome)>, Vec<(Option<String>, Label)>) =
-                std::mem::take(&mut unrecorded)
-                    .into_iter()
-                    .map(|f| ((f.label.id, f.outcome), (f.fatal, f.label)))
-                    .unzip();
+            type Written = Vec<(TaskId, TaskOutcome)>;
+            type Meta = Vec<(Option<String>, Label)>;
+            let (outcomes, batch): (Written, Meta) = std::mem::take(&mut unrecorded)
+                .into_iter()
+                .map(|f| ((f.label.id, f.outcome), (f.fatal, f.label)))
+                .unzip();
             let claim = (free > 0).then(|| ClaimRequest {
                 now_ms: now_ms(),
                 limit: free,

@@ -36,6 +36,9 @@ use health::{Health, Verdict};
 /// How often the pool looks at the `paused` switch in the state file.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
+/// How often the pool looks for newly due tasks while some workers are idle and others run.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
 /// What one `drain` did, for the exit code and the report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -165,6 +168,9 @@ where
         while let Some(joined) = inflight.try_join_next_with_id() {
             collect(joined, &mut running, &mut unrecorded);
         }
+        // Set when a claim left worker slots empty: tasks may become due (a retry time
+        // passes) while others run, and nothing else would wake the loop for them.
+        let mut idle_slots = false;
         let free = if stopping || paused || down || fatal.is_some() {
             0
         } else {
@@ -207,6 +213,7 @@ where
                         );
                     }
                     let now = now_ms();
+                    idle_slots = recorded.claimed.len() < free;
                     for task in recorded.claimed {
                         tracing::debug!(task = task.id, kind = %task.kind, key = %task.source_key, attempt = task.attempt, "claimed: {}", task.title);
                         PoolStats::bump(&stats.claimed, 1);
@@ -279,7 +286,7 @@ where
         }
 
         // While paused or down, wake up to look at the switch or to probe even if no task
-        // finishes meanwhile.
+        // finishes meanwhile; with idle slots, to claim tasks whose retry time has come.
         let wake = if paused || down {
             Some(
                 lock(&health)
@@ -287,6 +294,8 @@ where
                     .map(|at| at.saturating_duration_since(Instant::now()))
                     .unwrap_or(PAUSE_POLL),
             )
+        } else if idle_slots {
+            Some(IDLE_POLL)
         } else {
             None
         };

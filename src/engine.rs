@@ -21,6 +21,8 @@ pub struct Context {
     pub run_id: i64,
     /// Custom roles of both portals, read once when the first user with one is copied.
     pub roles: Arc<tokio::sync::OnceCell<crate::clone::user::RoleDirectory>>,
+    /// Membership tasks of one group running together share their `addUsers` calls.
+    pub memberships: Arc<crate::clone::membership::MembershipBatches>,
 }
 
 /// The store is a single SQLite connection; calls are short, so one mutex serialises them and
@@ -172,6 +174,7 @@ pub async fn connect(settings: Settings, command: &str) -> Result<Context, RunEr
         store,
         run_id,
         roles: Arc::default(),
+        memberships: Arc::default(),
     })
 }
 

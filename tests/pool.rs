@@ -66,3 +66,57 @@ async fn a_retry_is_claimed_when_due_even_while_other_tasks_run() {
         "the retried task finished while the long one was still running"
     );
 }
+
+/// Memberships of one group that run together share their `addUsers` calls (at most 25 names
+/// each), while each membership stays a task of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memberships_of_a_group_share_their_add_users_calls() {
+    use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
+    use portal_migrate::sim::{SimOptions, SimServer};
+    let spec: GenerateSpec = "seed=3,users=60,groups=2,folders-per-user=0,items-per-folder=0,members-per-group=50,admin-password=admin-pw-1"
+        .parse()
+        .unwrap();
+    let source_fixture = generate(&spec);
+    let source = SimServer::start(source_fixture.clone(), SimOptions::default())
+        .await
+        .unwrap();
+    let target = SimServer::start(generate_target(&spec), SimOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = common::config_toml(source.url(), target.url(), "[workers]\ncount = 16\n");
+    let env: std::collections::HashMap<String, String> = [
+        (
+            common::SOURCE_PASSWORD_ENV.to_string(),
+            "admin-pw-1".to_string(),
+        ),
+        (
+            common::TARGET_PASSWORD_ENV.to_string(),
+            "admin-pw-1".to_string(),
+        ),
+    ]
+    .into();
+    let settings =
+        portal_migrate::settings::Settings::from_toml_str(&toml, dir.path(), &env).unwrap();
+    let summary = engine::run(settings.clone(), std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(summary.failed, 0);
+    common::assert_faithful_clone(&source_fixture, &generate_target(&spec), &target.snapshot());
+
+    let status = portal_migrate::commands::status(&settings.state.path).unwrap();
+    let memberships = status.count("membership", "done");
+    let add_users: u64 = target
+        .stats()
+        .by_endpoint
+        .iter()
+        .filter(|(endpoint, _)| endpoint.ends_with("addUsers"))
+        .flat_map(|(_, outcomes)| outcomes.values())
+        .sum();
+    println!("{memberships} memberships in {add_users} addUsers calls");
+    assert!(memberships > 50, "{memberships}");
+    assert!(
+        add_users < memberships,
+        "{add_users} addUsers calls for {memberships} memberships"
+    );
+}

@@ -70,10 +70,13 @@ struct Request {
 /// the error, by class, since a portal error cannot be handed to several tasks.
 type Answer = Result<&'static str, (ErrorClass, String)>;
 
+/// The members gathered for one group, each with the way to answer its task.
+type Batch = Vec<(Request, oneshot::Sender<Answer>)>;
+
 /// The open batches, by target group id.
 #[derive(Default)]
 pub struct MembershipBatches {
-    open: Mutex<HashMap<String, Vec<(Request, oneshot::Sender<Answer>)>>>,
+    open: Mutex<HashMap<String, Batch>>,
 }
 
 impl MembershipBatches {
@@ -125,8 +128,8 @@ impl MembershipBatches {
 
 /// Reads the group's members once, then adds (or promotes) everyone of the batch not yet
 /// there, and answers each task.
-async fn settle(ctx: &Context, group: &str, batch: Vec<(Request, oneshot::Sender<Answer>)>) {
-    let fail_all = |batch: Vec<(Request, oneshot::Sender<Answer>)>, class, message: String| {
+async fn settle(ctx: &Context, group: &str, batch: Batch) {
+    let fail_all = |batch: Batch, class, message: String| {
         for (_, answer) in batch {
             let _ = answer.send(Err((class, message.clone())));
         }

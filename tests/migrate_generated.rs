@@ -5,15 +5,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use portal_migrate::engine;
 use portal_migrate::fixture::{Fixture, ItemData};
 use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
 use portal_migrate::sim::{SimOptions, SimServer};
 
 fn spec() -> GenerateSpec {
-    "seed=11,users=14,groups=5,folders-per-user=2,items-per-folder=3,file-bytes=2048,big-folder-items=110,members-per-group=6,custom-roles=true,enterprise-users=2,admin-password=admin-pw-1,user-password=user-pw-1"
+    "seed=11,users=14,groups=5,folders-per-user=2,items-per-folder=3,file-bytes=2048,big-folder-items=110,members-per-group=6,custom-roles=true,enterprise-users=2"
         .parse()
         .expect("valid spec")
 }
@@ -61,20 +59,14 @@ async fn generated_org_migrates_with_every_reference_rewritten() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let toml = common::config_toml(source.url(), target.url(), "[workers]\ncount = 8\n");
-    let env: HashMap<String, String> = [
-        (
-            common::SOURCE_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-        (
-            common::TARGET_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-    ]
-    .into();
-    let settings =
-        portal_migrate::settings::Settings::from_toml_str(&toml, dir.path(), &env).unwrap();
+    let settings = common::settings(
+        dir.path(),
+        &source,
+        &target,
+        "[workers]
+count = 8
+",
+    );
 
     let summary = engine::run(settings.clone(), std::future::pending())
         .await

@@ -244,35 +244,19 @@ async fn invitations_are_for_arcgis_online_targets_only() {
     assert_eq!(target.snapshot().users.len(), 9);
 
     // Online target: users are invited; their accounts appear when they accept.
-    use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
-    let spec: GenerateSpec = "seed=5,users=3,groups=1,mode=multitenant,admin-password=admin-pw-1"
-        .parse()
-        .unwrap();
-    let source = SimServer::start(generate(&spec), SimOptions::default())
-        .await
-        .unwrap();
-    let target = SimServer::start(generate_target(&spec), SimOptions::default())
-        .await
-        .unwrap();
+    use portal_migrate::sim::generate::GenerateSpec;
+    let spec: GenerateSpec = "seed=5,users=3,groups=1,mode=multitenant".parse().unwrap();
+    let (source, target, _, _) =
+        common::generated_pair(&spec, None, portal_migrate::sim::Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = common::config_toml(
-        source.url(),
-        target.url(),
-        "[users]\npassword_policy = \"invite\"\n",
+    let settings = common::settings(
+        dir.path(),
+        &source,
+        &target,
+        "[users]
+password_policy = \"invite\"
+",
     );
-    let env: std::collections::HashMap<String, String> = [
-        (
-            common::SOURCE_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-        (
-            common::TARGET_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-    ]
-    .into();
-    let settings =
-        portal_migrate::settings::Settings::from_toml_str(&toml, dir.path(), &env).unwrap();
     engine::run(settings.clone(), std::future::pending())
         .await
         .expect("run");

@@ -71,38 +71,27 @@ async fn a_retry_is_claimed_when_due_even_while_other_tasks_run() {
 /// each), while each membership stays a task of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memberships_of_a_group_share_their_add_users_calls() {
-    use portal_migrate::sim::generate::{generate, generate_target, GenerateSpec};
-    use portal_migrate::sim::{SimOptions, SimServer};
-    let spec: GenerateSpec = "seed=3,users=60,groups=2,folders-per-user=0,items-per-folder=0,members-per-group=50,admin-password=admin-pw-1"
-        .parse()
-        .unwrap();
-    let source_fixture = generate(&spec);
-    let source = SimServer::start(source_fixture.clone(), SimOptions::default())
-        .await
-        .unwrap();
-    let target = SimServer::start(generate_target(&spec), SimOptions::default())
-        .await
-        .unwrap();
+    use portal_migrate::sim::generate::GenerateSpec;
+    let spec: GenerateSpec =
+        "seed=3,users=60,groups=2,folders-per-user=0,items-per-folder=0,members-per-group=50"
+            .parse()
+            .unwrap();
+    let (source, target, source_fixture, before) =
+        common::generated_pair(&spec, None, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = common::config_toml(source.url(), target.url(), "[workers]\ncount = 16\n");
-    let env: std::collections::HashMap<String, String> = [
-        (
-            common::SOURCE_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-        (
-            common::TARGET_PASSWORD_ENV.to_string(),
-            "admin-pw-1".to_string(),
-        ),
-    ]
-    .into();
-    let settings =
-        portal_migrate::settings::Settings::from_toml_str(&toml, dir.path(), &env).unwrap();
+    let settings = common::settings(
+        dir.path(),
+        &source,
+        &target,
+        "[workers]
+count = 16
+",
+    );
     let summary = engine::run(settings.clone(), std::future::pending())
         .await
         .unwrap();
     assert_eq!(summary.failed, 0);
-    common::assert_faithful_clone(&source_fixture, &generate_target(&spec), &target.snapshot());
+    common::assert_faithful_clone(&source_fixture, &before, &target.snapshot());
 
     let status = portal_migrate::commands::status(&settings.state.path).unwrap();
     let memberships = status.count("membership", "done");

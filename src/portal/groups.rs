@@ -78,13 +78,7 @@ impl Portal {
         thumbnail: Option<(String, bytes::Bytes)>,
     ) -> Result<(), PortalError> {
         let path = format!("community/groups/{}/update", segment(id));
-        let files = thumbnail_part(thumbnail);
-        let answer = if files.is_empty() {
-            self.post(&path, params).await?
-        } else {
-            self.post_multipart(&path, params, files).await?
-        };
-        expect_success(self, &path, &answer)
+        self.post_with_thumbnail(&path, params, thumbnail).await
     }
 
     /// Adds members and admins in batches of 25; returns the usernames the portal did not add.

@@ -190,6 +190,23 @@ impl fmt::Debug for Portal {
 }
 
 impl Portal {
+    /// An `update` that may carry a thumbnail file (users and groups alike): multipart only
+    /// when there is one.
+    pub(crate) async fn post_with_thumbnail(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        thumbnail: Option<(String, bytes::Bytes)>,
+    ) -> Result<(), PortalError> {
+        let files = thumbnail_part(thumbnail);
+        let answer = if files.is_empty() {
+            self.post(path, params).await?
+        } else {
+            self.post_multipart(path, params, files).await?
+        };
+        expect_success(self, path, &answer)
+    }
+
     /// A resource that may not exist: `None` when the portal says "not found" or answers
     /// without the field every such object has (`identity`).
     pub(crate) async fn get_existing(

@@ -2,9 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{
-    expect_success, file_path, segment, thumbnail_part, Download, NewUser, Portal, PortalError,
-};
+use super::{expect_success, file_path, segment, Download, NewUser, Portal, PortalError};
 
 impl Portal {
     /// `community/users`, every page.
@@ -106,13 +104,7 @@ impl Portal {
         thumbnail: Option<(String, bytes::Bytes)>,
     ) -> Result<(), PortalError> {
         let path = format!("community/users/{}/update", segment(username));
-        let files = thumbnail_part(thumbnail);
-        let answer = if files.is_empty() {
-            self.post(&path, params).await?
-        } else {
-            self.post_multipart(&path, params, files).await?
-        };
-        expect_success(self, &path, &answer)
+        self.post_with_thumbnail(&path, params, thumbnail).await
     }
 
     pub async fn update_user_role(&self, username: &str, role: &str) -> Result<(), PortalError> {
